@@ -1,0 +1,109 @@
+"""The backend protocol: what an implementation under test looks like to convspec.
+
+A backend is any object with a ``name``, a frozen :class:`Capabilities` and one method per op of
+the spec's op table (``convspec.spec.OPS``), called as ``method(*arrays, params)`` with NumPy
+arrays in the order of ``OPS[op].inputs`` (an absent bias is ``None``) and the spec's parameter
+object, whose ``pads`` are always explicit. A method returns the op's outputs: one array-like for
+a single output, a tuple otherwise (``db`` is ``None`` without a bias; max_pool's ``indices`` may be
+``None`` when the backend declares the ``indices`` feature unsupported). Anything ``np.asarray``
+converts is accepted.
+
+A backend raises for invalid configurations (any exception; ``InvalidParams`` preferred) and may
+raise :class:`~convspec.spec.Unsupported` for a valid one it declared unsupported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..spec import DTYPE_NAMES, OPS, Params
+from ..spec.features import FEATURES, features_of
+
+Layout = Literal["channels_first", "channels_last"]
+
+
+def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What a backend declares it can run, and how it computes.
+
+    Attributes
+    ----------
+    ops : ops of the op table it implements (forward and gradient ops separately).
+    ranks : spatial ranks it runs; ``None`` means any rank m ≥ 1.
+    dtypes : spec dtype names it accepts.
+    unsupported : feature (``convspec.spec.features.FEATURES``) -> why it cannot run it. A case
+        using such a feature is reported *unsupported* with this reason.
+    accumulation : dtype name it accumulates in; ``None`` means the input dtype (ERR-BOUND-1).
+    input_precision : a reduced precision it rounds inputs to before multiplying ("tf32"), or None.
+    local : False for FFT/Winograd-style algorithms (ERR-NONLOCAL-1).
+    deterministic : repeated calls give bitwise identical results.
+    layout : "channels_last" makes the harness pass (N, *S, C) inputs and read (N, *S, C) outputs.
+    speed : "fast" or "slow"; the runner sizes cases smaller for a slow backend.
+    """
+
+    ops: frozenset[str] = frozenset(OPS)
+    ranks: frozenset[int] | None = None
+    dtypes: frozenset[str] = frozenset({"float16", "float32", "float64"})
+    unsupported: Mapping[str, str] = field(default_factory=dict)
+    accumulation: str | None = None
+    input_precision: str | None = None
+    local: bool = True
+    deterministic: bool = True
+    layout: Layout = "channels_first"
+    speed: Literal["fast", "slow"] = "fast"
+
+    def __post_init__(self) -> None:
+        unknown_ops = set(self.ops) - set(OPS)
+        unknown_features = set(self.unsupported) - set(FEATURES)
+        unknown_dtypes = set(self.dtypes) - set(DTYPE_NAMES)
+        if unknown_ops or unknown_features or unknown_dtypes:
+            raise ValueError(
+                f"Capabilities names unknown ops {sorted(unknown_ops)}, features {sorted(unknown_features)} "
+                f"or dtypes {sorted(unknown_dtypes)}; known: ops {sorted(OPS)}, features {sorted(FEATURES)}, "
+                f"dtypes {list(DTYPE_NAMES)}"
+            )
+        object.__setattr__(self, "ops", frozenset(self.ops))
+        object.__setattr__(self, "dtypes", frozenset(self.dtypes))
+        if self.ranks is not None:
+            object.__setattr__(self, "ranks", frozenset(self.ranks))
+        object.__setattr__(self, "unsupported", _frozen(self.unsupported))
+
+    def unsupported_reason(self, op: str, params: Params, dtype: str) -> str | None:
+        """Why this backend cannot run ``op`` on ``params`` in ``dtype``; None when it can."""
+        if op not in self.ops:
+            return f"op {op} not implemented"
+        if self.ranks is not None and params.rank not in self.ranks:
+            return f"spatial rank {params.rank} not supported (ranks {sorted(self.ranks)})"
+        if dtype not in self.dtypes:
+            return f"dtype {dtype} not supported (dtypes {sorted(self.dtypes)})"
+        for feature in sorted(features_of(op, params)):
+            if feature in self.unsupported:
+                return f"{feature}: {self.unsupported[feature]}"
+        return None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An implementation under test. Methods of ops not in ``capabilities.ops`` need not exist.
+
+    Signatures (arrays are NumPy arrays, ``params`` the spec's parameter object of the op)::
+
+        conv(x, w, b, params) -> y                       b may be None
+        conv_backward(x, w, dy, params) -> (dx, dw, db)  db None without bias
+        conv_transpose(x, w, b, params) -> y
+        conv_transpose_backward(x, w, dy, params) -> (dx, dw, db)
+        max_pool(x, params) -> (y, indices)              indices may be None
+        max_pool_backward(x, dy, params) -> dx
+        avg_pool(x, params) -> y
+        avg_pool_backward(x, dy, params) -> dx
+    """
+
+    name: str
+    capabilities: Capabilities

@@ -1,0 +1,91 @@
+"""The error model (ERR-*): how far a backend's output may lie from the float64 reference.
+
+Generalised from the TOSA specification's dot-product accuracy rule to N-D convolution, its
+gradients and pooling. For an output element with reference value ``ref`` (float64, computed from
+the backend's own rounded inputs), magnitude ``mag = op(|x|, |w|, |b|)`` and ``K`` terms summed
+into it::
+
+    |out − ref| ≤ (α·K·u_acc + α·u_in + u_out) · mag + tiny(out dtype)       (ERR-BOUND-1)
+
+``u_acc`` is the unit roundoff of the precision the backend accumulates in, ``u_in`` that of a
+reduced precision the backend rounds its inputs to before multiplying (TF32: each product then
+carries up to 2·u_in relative error; 0 when inputs are used as given), ``u_out`` the output
+dtype's. α = 2 as in TOSA: Higham's recursive-summation bound γ_K = K·u/(1 − K·u) plus the
+rounding of each product, with margin. This module holds only the formulas; comparing arrays is
+the conformance engine's job.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .conv import ConvParams, ConvTransposeParams
+from .dtypes import TINY, UNIT_ROUNDOFF
+from .ops import OPS, Params
+from .pool import PoolParams
+
+ALPHA = 2.0
+#: ERR-STAT-1 applies to comparisons with at least this many outputs.
+STAT_MIN_OUTPUTS = 1000
+
+
+def terms_per_output(op: str, params: Params) -> dict[str, int]:
+    """K per output array of ``op``: an upper bound on the terms summed into one element.
+
+    conv y: C_in/g · ΠK; conv dx: C_out/g · ΠK (at most one output position per tap and channel);
+    conv dw and db: N · Πo. conv_transpose mirrors conv with input and output swapped. Avg pool y
+    and dx: Πk. Max pool selects one element and sums nothing in y; its dx sums up to Πk routed
+    gradients.
+    """
+    info = OPS[op]
+    forward = info.forward or op
+    if isinstance(params, ConvParams):
+        c_in, c_out = params.input_shape[1], params.output_shape[1]
+        taps = math.prod(params.kernel_size)
+        positions = params.output_shape[0] * math.prod(params.output_shape[2:])
+        k = {"y": c_in // params.groups * taps, "dx": c_out // params.groups * taps, "dw": positions, "db": positions}
+    elif isinstance(params, ConvTransposeParams):
+        c_in, c_out = params.input_shape[1], params.output_shape[1]
+        taps = math.prod(params.kernel_size)
+        k = {
+            "y": c_in // params.groups * taps,
+            "dx": c_out // params.groups * taps,
+            "dw": params.input_shape[0] * math.prod(params.input_shape[2:]),
+            "db": params.output_shape[0] * math.prod(params.output_shape[2:]),
+        }
+    elif isinstance(params, PoolParams):
+        taps = math.prod(params.kernel_size)
+        k = {"y": 1 if forward == "max_pool" else taps, "dx": taps, "indices": 0}
+    else:
+        raise TypeError(f"no parameter object of {op}: {type(params).__name__}")
+    return {name: max(k[name], 1) for name in info.outputs}
+
+
+def error_bound(
+    mag: np.ndarray, k: int, *, out_dtype: str, accumulation: str | None = None, input_precision: str | None = None
+) -> np.ndarray:
+    """ERR-BOUND-1 per element: (α·K·u_acc + α·u_in + u_out)·mag + tiny(out dtype).
+
+    ``accumulation`` defaults to the output dtype; ``input_precision`` is None when the backend
+    multiplies its inputs as given. An infinite or NaN ``mag`` gives an infinite bound.
+
+    >>> float(error_bound(np.array(1.0), 4, out_dtype="float32")[()]) == (2 * 4 + 1) * 2.0**-24 + 2.0**-126
+    True
+    """
+    u_acc = UNIT_ROUNDOFF[accumulation or out_dtype]
+    u_in = UNIT_ROUNDOFF[input_precision] if input_precision else 0.0
+    u_out = UNIT_ROUNDOFF[out_dtype]
+    with np.errstate(invalid="ignore", over="ignore"):
+        bound = (ALPHA * k * u_acc + ALPHA * u_in + u_out) * np.asarray(mag, dtype=np.float64) + TINY[out_dtype]
+    return np.where(np.isnan(bound), np.inf, bound)
+
+
+def statistical_limits(k: int, count: int) -> tuple[float, float]:
+    """ERR-STAT-1: limits on |Σ e| and Σ e² over ``count`` normalised errors e = (out − ref)/(mag·u).
+
+    TOSA's dot-product rule: |Σ e| ≤ 2·√(K·T) (no systematic bias) and Σ e² ≤ 0.4·K·T (variance
+    of K roundings, each ≤ u/√3 on average, with margin), for T outputs each summing K terms.
+    """
+    return 2.0 * math.sqrt(k * count), 0.4 * k * count

@@ -1,0 +1,113 @@
+"""The op table: every op of the spec, its array inputs and outputs, and how arrays are checked.
+
+A backend implements one method per op, named as the op, called as
+``method(*arrays, params)`` with the arrays in the order of ``OpInfo.inputs`` (an absent bias
+is ``None``) and returning the arrays of ``OpInfo.outputs`` (one array, or a tuple).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from .conv import ConvParams, ConvTransposeParams
+from .dtypes import dtype_name
+from .errors import InvalidParams
+from .pool import AvgPoolParams, MaxPoolParams
+
+Params = Union[ConvParams, ConvTransposeParams, MaxPoolParams, AvgPoolParams]
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One row of the op table.
+
+    ``linear`` ops are bounded by the error model of ERR-BOUND-1; the others (max pool) must be
+    exact (ERR-EXACT-1). ``forward`` names the forward op of a gradient op, ``backward`` the
+    gradient op of a forward op.
+    """
+
+    name: str
+    params_type: type
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    clauses: tuple[str, ...]
+    linear: bool = True
+    forward: str | None = None
+    backward: str | None = None
+
+    @property
+    def is_gradient(self) -> bool:
+        return self.forward is not None
+
+
+OPS: dict[str, OpInfo] = {
+    info.name: info
+    for info in (
+        OpInfo("conv", ConvParams, ("x", "w", "b"), ("y",), ("CONV-DEF-1", "CONV-SHAPE-1"),
+               backward="conv_backward"),
+        OpInfo("conv_backward", ConvParams, ("x", "w", "dy"), ("dx", "dw", "db"), ("CONV-GRAD-1",),
+               forward="conv"),
+        OpInfo("conv_transpose", ConvTransposeParams, ("x", "w", "b"), ("y",), ("CONVT-DEF-1", "CONVT-SHAPE-1"),
+               backward="conv_transpose_backward"),
+        OpInfo("conv_transpose_backward", ConvTransposeParams, ("x", "w", "dy"), ("dx", "dw", "db"),
+               ("CONVT-GRAD-1",), forward="conv_transpose"),
+        OpInfo("max_pool", MaxPoolParams, ("x",), ("y", "indices"),
+               ("MAXPOOL-DEF-1", "MAXPOOL-NAN-1", "MAXPOOL-TIE-1", "MAXPOOL-INDEX-1"), linear=False,
+               backward="max_pool_backward"),
+        OpInfo("max_pool_backward", MaxPoolParams, ("x", "dy"), ("dx",), ("MAXPOOL-GRAD-1",), linear=False,
+               forward="max_pool"),
+        OpInfo("avg_pool", AvgPoolParams, ("x",), ("y",), ("AVGPOOL-DEF-1",), backward="avg_pool_backward"),
+        OpInfo("avg_pool_backward", AvgPoolParams, ("x", "dy"), ("dx",), ("AVGPOOL-GRAD-1",),
+               forward="avg_pool"),
+    )
+}
+
+FORWARD_OPS = tuple(name for name, info in OPS.items() if not info.is_gradient)
+
+
+def expected_shapes(op: str, params: Params) -> dict[str, tuple[int, ...] | None]:
+    """Shape of every input and output array of ``op`` under ``params`` (None: absent)."""
+    shapes: dict[str, tuple[int, ...] | None] = {"x": params.input_shape, "y": params.output_shape,
+                                                 "dy": params.output_shape, "dx": params.input_shape}
+    if isinstance(params, (ConvParams, ConvTransposeParams)):
+        shapes.update(w=params.weight_shape, dw=params.weight_shape, b=params.bias_shape, db=params.bias_shape)
+    if isinstance(params, MaxPoolParams):
+        shapes["indices"] = params.output_shape
+    info = OPS[op]
+    return {name: shapes[name] for name in info.inputs + info.outputs}
+
+
+def check_arrays(op: str, params: Params, arrays: dict[str, Any]) -> str:
+    """Check the input arrays of ``op`` against ``params``; returns the common dtype name.
+
+    Shapes must be those ``params`` was built for (LAYOUT-1..4, GRAD-SHAPE-1); every array shares
+    one spec dtype (DTYPE-1); a bias is given exactly when ``params.bias_shape`` is set.
+    """
+    info = OPS[op]
+    if not isinstance(params, info.params_type):
+        raise TypeError(f"{op} takes {info.params_type.__name__}, not {type(params).__name__}")
+    shapes = expected_shapes(op, params)
+    clause_of = {"x": "LAYOUT-1", "w": "LAYOUT-2" if isinstance(params, ConvParams) else "LAYOUT-3",
+                 "b": "LAYOUT-4", "dy": "GRAD-SHAPE-1"}
+    dtypes = set()
+    for name in info.inputs:
+        array = arrays.get(name)
+        want = shapes[name]
+        if array is None:
+            if want is None:
+                continue
+            raise InvalidParams(name, None, f"is required: params expect shape {want}", clause_of[name])
+        if want is None:
+            raise InvalidParams(f"{name}.shape", np.shape(array), "is given but params.bias_shape is None",
+                                clause_of[name], "build the params with bias_shape=(C_out,)")
+        if tuple(np.shape(array)) != want:
+            raise InvalidParams(f"{name}.shape", tuple(np.shape(array)), f"does not match the params' {want}",
+                                clause_of[name])
+        dtypes.add(dtype_name(np.asarray(array).dtype))
+    if len(dtypes) > 1:
+        raise InvalidParams("dtype", sorted(dtypes), "must be one dtype for every array", "DTYPE-1",
+                            "cast every input to one dtype")
+    return dtypes.pop() if dtypes else "float64"
