@@ -38,8 +38,9 @@ class Capabilities:
     ops : ops of the op table it implements (forward and gradient ops separately).
     ranks : spatial ranks it runs; ``None`` means any rank m ≥ 1.
     dtypes : spec dtype names it accepts.
-    unsupported : feature (``convspec.spec.features.FEATURES``) -> why it cannot run it. A case
-        using such a feature is reported *unsupported* with this reason.
+    unsupported : feature (``convspec.spec.features.FEATURES``) -> why it cannot run it; a key
+        ``"op:feature"`` (forward op name, e.g. ``"avg_pool:dilation"``) limits it to one op and its
+        gradient. A case using such a feature is reported *unsupported* with this reason.
     accumulation : dtype name it accumulates in; ``None`` means the input dtype (ERR-BOUND-1).
     input_precision : a reduced precision it rounds inputs to before multiplying ("tf32"), or None.
     local : False for FFT/Winograd-style algorithms (ERR-NONLOCAL-1).
@@ -61,7 +62,10 @@ class Capabilities:
 
     def __post_init__(self) -> None:
         unknown_ops = set(self.ops) - set(OPS)
-        unknown_features = set(self.unsupported) - set(FEATURES)
+        unknown_features = {
+            key for key in self.unsupported
+            if key.rpartition(":")[2] not in FEATURES or key.rpartition(":")[0] not in ("", *OPS)
+        }
         unknown_dtypes = set(self.dtypes) - set(DTYPE_NAMES)
         if unknown_ops or unknown_features or unknown_dtypes:
             raise ValueError(
@@ -83,9 +87,11 @@ class Capabilities:
             return f"spatial rank {params.rank} not supported (ranks {sorted(self.ranks)})"
         if dtype not in self.dtypes:
             return f"dtype {dtype} not supported (dtypes {sorted(self.dtypes)})"
+        forward = OPS[op].forward or op
         for feature in sorted(features_of(op, params)):
-            if feature in self.unsupported:
-                return f"{feature}: {self.unsupported[feature]}"
+            for key in (feature, f"{forward}:{feature}"):
+                if key in self.unsupported:
+                    return f"{key}: {self.unsupported[key]}"
         return None
 
 
