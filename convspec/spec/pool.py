@@ -109,7 +109,7 @@ class AvgPoolParams(PoolParams):
     [−p_b, n + p_a) (padding counts, a ceil-mode overhang does not); else the taps inside [0, n).
     ``count_include_pad`` has no default (AVGPOOL-PARAM-1).
 
-    >>> AvgPoolParams(input_shape=(1, 1, 4), kernel_size=3, padding=1, count_include_pad=False).output_shape
+    >>> AvgPoolParams(input_shape=(1, 1, 4), kernel_size=3, stride=1, padding=1, count_include_pad=False).output_shape
     (1, 1, 4)
     """
 
