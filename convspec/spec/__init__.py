@@ -8,7 +8,7 @@ from .clauses import CLAUSES, SPEC_VERSION, clause_title
 from .conv import ConvParams, ConvTransposeParams
 from .dtypes import DTYPE_NAMES, UNIT_ROUNDOFF, bfloat16_available, dtype_name, to_dtype, unit_roundoff
 from .errors import ConvSpecError, InternalError, InvalidParams, Unsupported
-from .ops import FORWARD_OPS, OPS, OpInfo, Params, check_arrays, expected_shapes
+from .ops import FORWARD_OPS, OPS, OpInfo, Params, check_arrays, expected_shapes, init_kwargs, revalidate
 from .padding import PADDING_MODES, PADDING_STRINGS, normalize_padding, resolve_padding
 from .pool import AvgPoolParams, MaxPoolParams, PoolParams
 from .shapes import (
@@ -53,6 +53,8 @@ __all__ = [
     "dtype_name",
     "effective_kernel",
     "expected_shapes",
+    "init_kwargs",
+    "revalidate",
     "normalize_padding",
     "pool_output_size",
     "resolve_padding",

@@ -60,6 +60,10 @@ CLAUSES: dict[str, str] = {
     "ERR-STAT-1": "on >= 1000 outputs the normalised errors have |mean| and variance within the TOSA limits.",
     "ERR-NONLOCAL-1": "non-local algorithms (FFT, Winograd) are bounded with max|x| in place of |x|.",
     "ERR-EXACT-1": "max_pool values and indices, and integer-valued data with exactly representable sums, must match exactly.",
+    # Hygiene of an implementation
+    "HYGIENE-1": "an op never modifies its input arrays.",
+    "HYGIENE-2": "outputs have the shapes of the op table and the input dtype (indices: an integer dtype).",
+    "HYGIENE-3": "a backend declaring determinism returns bitwise identical results on repeated calls.",
 }
 
 

@@ -7,7 +7,7 @@ is ``None``) and returning the arrays of ``OpInfo.outputs`` (one array, or a tup
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Union
 
 import numpy as np
@@ -80,15 +80,40 @@ def expected_shapes(op: str, params: Params) -> dict[str, tuple[int, ...] | None
     return {name: shapes[name] for name in info.inputs + info.outputs}
 
 
-def check_arrays(op: str, params: Params, arrays: dict[str, Any]) -> str:
-    """Check the input arrays of ``op`` against ``params``; returns the common dtype name.
+_DERIVED_FIELDS = ("pads", "output_shape")
 
-    Shapes must be those ``params`` was built for (LAYOUT-1..4, GRAD-SHAPE-1); every array shares
-    one spec dtype (DTYPE-1); a bias is given exactly when ``params.bias_shape`` is set.
+
+def init_kwargs(params: Params) -> dict[str, Any]:
+    """The constructor arguments that rebuild ``params`` (every field but the derived ones)."""
+    return {f.name: getattr(params, f.name) for f in fields(params) if f.name not in _DERIVED_FIELDS}
+
+
+def revalidate(params: Params) -> Params:
+    """Rebuild ``params`` from its arguments, so every rule is checked again.
+
+    Parameter objects validate when built; this catches one whose fields were set some other way
+    (the conformance engine forges invalid ones to check that backends refuse them).
+    """
+    rebuilt = type(params)(**init_kwargs(params))
+    if rebuilt != params:
+        raise InvalidParams(
+            "params", params, f"has derived fields that do not follow from its arguments (expected {rebuilt})",
+            "PAD-1",
+        )
+    return rebuilt
+
+
+def check_arrays(op: str, params: Params, arrays: dict[str, Any]) -> str:
+    """Check ``params`` and the input arrays of ``op``; returns the common dtype name.
+
+    The parameters are validated again (:func:`revalidate`); shapes must be those ``params`` was
+    built for (LAYOUT-1..4, GRAD-SHAPE-1); every array shares one spec dtype (DTYPE-1); a bias is
+    given exactly when ``params.bias_shape`` is set.
     """
     info = OPS[op]
     if not isinstance(params, info.params_type):
         raise TypeError(f"{op} takes {info.params_type.__name__}, not {type(params).__name__}")
+    revalidate(params)
     shapes = expected_shapes(op, params)
     clause_of = {"x": "LAYOUT-1", "w": "LAYOUT-2" if isinstance(params, ConvParams) else "LAYOUT-3",
                  "b": "LAYOUT-4", "dy": "GRAD-SHAPE-1"}
