@@ -1,0 +1,547 @@
+"""Adapters: code that was not written for convspec, run as a :class:`~convspec.backends.Backend`.
+
+Two ways in, from no glue at all to a few lines:
+
+* :class:`FunctionalBackend` wraps a module (or any object) whose functions have the names and
+  signatures of ``torch.nn.functional`` — ``conv2d(input, weight, bias=None, stride=1, padding=0,
+  dilation=1, groups=1)``, ``max_pool1d``, ``avg_pool3d``... — and infers its capabilities from
+  which functions exist and which parameters they take.
+* :class:`FunctionBackend` turns plain functions with any signature into a backend: one callable
+  per op, each taking the op's arrays and the spec's parameter object, plus what it supports::
+
+      backend = FunctionBackend("mine", conv=lambda x, w, b, p: my_conv2d(x, w, p.stride[0]), ranks={2},
+                                unsupported={"padding": "my_conv2d does not pad"})
+
+Both check every call against the declared capabilities first and raise
+:class:`~convspec.spec.Unsupported` for a feature they declared they cannot run, so a function
+that would silently ignore, say, ``dilation`` never returns a wrong answer. Results are converted
+to NumPy (``np.asarray``; torch tensors through ``.detach().cpu().numpy()``) and otherwise left as
+the wrapped code returned them — their dtype included: DTYPE-1 is checked by the harness, not
+patched here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..spec import (
+    FORWARD_OPS,
+    OPS,
+    AvgPoolParams,
+    ConvParams,
+    ConvTransposeParams,
+    MaxPoolParams,
+    Params,
+    Unsupported,
+    dtype_name,
+)
+from ..spec.features import FEATURES
+from .base import Capabilities
+
+#: The three padding-mode features (PAD-MODE-1), for ``dict.fromkeys(PADDING_MODE_FEATURES, reason)``.
+PADDING_MODE_FEATURES = ("padding_mode.reflect", "padding_mode.replicate", "padding_mode.circular")
+
+#: Spatial ranks that have a function ``<op><m>d`` in torch.nn.functional.
+FUNCTIONAL_RANKS = (1, 2, 3)
+
+#: Parameters of the torch.nn.functional functions, by op (the documented signatures). Used when
+#: ``inspect.signature`` cannot see a function's parameters (C builtins, ``*args, **kwargs``).
+TORCH_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "conv": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    "conv_transpose": ("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"),
+    "max_pool": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+    "avg_pool": ("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+}
+
+#: Parameters a function must take to be used at all: without them its behaviour is unknown.
+_REQUIRED_PARAMETERS = {
+    "conv": ("input", "weight"),
+    "conv_transpose": ("input", "weight"),
+    "max_pool": ("input", "kernel_size", "stride"),
+    "avg_pool": ("input", "kernel_size", "stride"),
+}
+
+#: (op, parameter) -> the feature that cannot be run without that parameter, when the adapter
+#: has no exact transformation to stand in for it.
+_FEATURE_OF_PARAMETER = {
+    ("conv", "bias"): "bias",
+    ("conv", "stride"): "stride",
+    ("conv", "dilation"): "dilation",
+    ("conv", "groups"): "groups",
+    ("conv_transpose", "bias"): "bias",
+    ("conv_transpose", "stride"): "stride",
+    ("conv_transpose", "dilation"): "dilation",
+    ("conv_transpose", "groups"): "groups",
+    ("max_pool", "dilation"): "dilation",
+    ("max_pool", "ceil_mode"): "ceil_mode",
+    ("avg_pool", "padding"): "padding",
+    ("avg_pool", "ceil_mode"): "ceil_mode",
+    ("avg_pool", "count_include_pad"): "padding",
+    ("avg_pool", "dilation"): "dilation",
+    ("avg_pool", "divisor_override"): "divisor_override",
+}
+
+#: Spec padding mode (PAD-MODE-1) -> the ``np.pad`` mode that defines it.
+_NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def to_numpy(result: Any) -> Any:
+    """``result`` as NumPy: a tensor through ``.detach().cpu().numpy()``, tuples element-wise, None kept."""
+    if result is None:
+        return None
+    if isinstance(result, tuple):
+        return tuple(to_numpy(item) for item in result)
+    if hasattr(result, "detach") and hasattr(result, "numpy"):
+        result = result.detach()
+        if hasattr(result, "cpu"):
+            result = result.cpu()
+        return result.numpy()
+    return np.asarray(result)
+
+
+class _Adapter:
+    """One method per op of the op table, each checked against ``capabilities`` and dispatched
+    to ``self._ops[op]`` (a callable with the backend calling convention)."""
+
+    name: str
+    capabilities: Capabilities
+    _ops: dict[str, Callable[..., Any]]
+
+    def _run(self, op: str, *arguments: Any) -> Any:
+        *arrays, params = arguments
+        dtype = dtype_name(np.asarray(arrays[0]).dtype)
+        reason = self.capabilities.unsupported_reason(op, params, dtype)
+        if reason is not None:
+            raise Unsupported(f"backend {self.name!r}: {reason}")
+        return to_numpy(self._ops[op](*arrays, params))
+
+    def conv(self, x: Any, w: Any, b: Any, params: ConvParams) -> Any:
+        return self._run("conv", x, w, b, params)
+
+    def conv_backward(self, x: Any, w: Any, dy: Any, params: ConvParams) -> Any:
+        return self._run("conv_backward", x, w, dy, params)
+
+    def conv_transpose(self, x: Any, w: Any, b: Any, params: ConvTransposeParams) -> Any:
+        return self._run("conv_transpose", x, w, b, params)
+
+    def conv_transpose_backward(self, x: Any, w: Any, dy: Any, params: ConvTransposeParams) -> Any:
+        return self._run("conv_transpose_backward", x, w, dy, params)
+
+    def max_pool(self, x: Any, params: MaxPoolParams) -> Any:
+        return self._run("max_pool", x, params)
+
+    def max_pool_backward(self, x: Any, dy: Any, params: MaxPoolParams) -> Any:
+        return self._run("max_pool_backward", x, dy, params)
+
+    def avg_pool(self, x: Any, params: AvgPoolParams) -> Any:
+        return self._run("avg_pool", x, params)
+
+    def avg_pool_backward(self, x: Any, dy: Any, params: AvgPoolParams) -> Any:
+        return self._run("avg_pool_backward", x, dy, params)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} ops={sorted(self.capabilities.ops)}>"
+
+
+# --------------------------------------------------------------------------------------------
+# Plain functions with their own signatures
+# --------------------------------------------------------------------------------------------
+
+
+class FunctionBackend(_Adapter):
+    """A backend made of plain callables, one per op, each called as ``fn(*arrays, params)``.
+
+    ``ops`` of the capabilities are the ops given; every other keyword is a field of
+    :class:`Capabilities` (``ranks``, ``dtypes``, ``unsupported``, ``accumulation``, ``local``,
+    ``deterministic``, ``layout``, ``speed``, ``input_precision``).
+
+    Parameters
+    ----------
+    name : the backend's name in reports.
+    conv, conv_backward, conv_transpose, conv_transpose_backward, max_pool, max_pool_backward,
+    avg_pool, avg_pool_backward : callables with the backend calling convention of the op
+        (``conv(x, w, b, params) -> y``, ``max_pool(x, params) -> (y, indices)``...), usually a
+        lambda that maps the spec's parameter object onto the wrapped function's own arguments.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convspec.spec import ConvParams
+    >>> backend = FunctionBackend(
+    ...     "correlate1d",
+    ...     conv=lambda x, w, b, p: np.correlate(x[0, 0], w[0, 0], mode="valid")[None, None],
+    ...     ranks={1}, unsupported={"padding": "valid only", "stride": "no stride", "bias": "no bias",
+    ...                             "groups": "one channel", "dilation": "no dilation"})
+    >>> backend.conv(np.arange(4.0)[None, None], np.ones((1, 1, 2)), None,
+    ...              ConvParams(input_shape=(1, 1, 4), weight_shape=(1, 1, 2)))
+    array([[[1., 3., 5.]]])
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        conv: Callable[..., Any] | None = None,
+        conv_backward: Callable[..., Any] | None = None,
+        conv_transpose: Callable[..., Any] | None = None,
+        conv_transpose_backward: Callable[..., Any] | None = None,
+        max_pool: Callable[..., Any] | None = None,
+        max_pool_backward: Callable[..., Any] | None = None,
+        avg_pool: Callable[..., Any] | None = None,
+        avg_pool_backward: Callable[..., Any] | None = None,
+        **capability_fields: Any,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name={name!r} must be a non-empty str")
+        given = {
+            "conv": conv, "conv_backward": conv_backward, "conv_transpose": conv_transpose,
+            "conv_transpose_backward": conv_transpose_backward, "max_pool": max_pool,
+            "max_pool_backward": max_pool_backward, "avg_pool": avg_pool, "avg_pool_backward": avg_pool_backward,
+        }
+        for op, fn in given.items():
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{op}={fn!r} must be callable")
+        if "ops" in capability_fields:
+            raise TypeError("ops= is not accepted: the ops are those given as callables (conv=..., max_pool=...)")
+        self._ops = {op: fn for op, fn in given.items() if fn is not None}
+        if not self._ops:
+            raise TypeError(f"give at least one op as a callable: {', '.join(OPS)}")
+        self.name = name
+        self.capabilities = Capabilities(ops=frozenset(self._ops), **capability_fields)
+
+
+# --------------------------------------------------------------------------------------------
+# torch.nn.functional look-alikes
+# --------------------------------------------------------------------------------------------
+
+
+def _parameters(fn: Callable[..., Any], op: str, rank: int) -> frozenset[str]:
+    """Parameter names ``fn`` takes; the documented torch.nn.functional ones when it does not say."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # C builtins such as torch.conv2d have no signature
+        signature = None
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    if signature is None or any(p.kind in variadic for p in signature.parameters.values()):
+        names = set(TORCH_PARAMETERS[op])
+        if op == "avg_pool" and rank == 1:  # torch.nn.functional.avg_pool1d has no divisor_override
+            names.discard("divisor_override")
+        return frozenset(names)
+    return frozenset(signature.parameters)
+
+
+def _native_converter(functions: Any) -> Callable[[np.ndarray], Any] | None:
+    """torch.from_numpy for objects that live in torch (torch.nn.functional itself), else None."""
+    module_name = functions.__name__ if inspect.ismodule(functions) else type(functions).__module__
+    if module_name.partition(".")[0] != "torch" or "torch" not in sys.modules:
+        return None
+    torch = sys.modules["torch"]
+    return lambda array: torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _per_dim(values: Iterable[int]) -> int | tuple[int, ...]:
+    """One int when every spatial dim agrees (what any torch-style function takes), else a tuple."""
+    entries = tuple(values)
+    return entries[0] if len(set(entries)) == 1 else entries
+
+
+def _symmetric(params: Params) -> bool:
+    return all(before == after for before, after in params.pads)
+
+
+def _within_half_kernel(params: MaxPoolParams | AvgPoolParams) -> bool:
+    """torch pools refuse a pad over half the kernel (feature pool_padding_over_half_kernel)."""
+    return all(max(pair) <= k // 2 for pair, k in zip(params.pads, params.kernel_size))
+
+
+def _pad(x: np.ndarray, pads: Iterable[tuple[int, int]], mode: str, value: float = 0.0) -> np.ndarray:
+    """x̃: x extended by ``pads`` in its spatial dims, by the spec's padding ``mode`` (PAD-MODE-1)."""
+    widths = ((0, 0), (0, 0), *pads)
+    if mode == "zeros":
+        return np.pad(x, widths, mode="constant", constant_values=value)
+    return np.pad(x, widths, mode=_NUMPY_PAD_MODES[mode])  # type: ignore[call-overload]
+
+
+def _first_taps_inside(params: MaxPoolParams) -> np.ndarray:
+    """Flat index (MAXPOOL-INDEX-1) of the first tap inside the input of every window, shape (*o).
+
+    Window p of a dim starts at t = p·s − p_b; its first tap inside is t + j₀·d,
+    j₀ = max(⌈−t/d⌉, 0) (it exists: POOL-WINDOW-1).
+    """
+    coordinates = []
+    for o, s, d, (p_b, _) in zip(params.output_shape[2:], params.stride, params.dilation, params.pads):
+        t = np.arange(o) * s - p_b
+        j0 = np.maximum(-(t // d), 0)  # -(t // d) = ⌈−t/d⌉
+        coordinates.append(t + j0 * d)
+    grid = np.meshgrid(*coordinates, indexing="ij")
+    return np.ravel_multi_index(tuple(grid), params.input_shape[2:]).astype(np.int64)
+
+
+class FunctionalBackend(_Adapter):
+    """A backend from an object whose functions look like torch.nn.functional's.
+
+    Functions ``conv{m}d``, ``conv_transpose{m}d``, ``max_pool{m}d`` and ``avg_pool{m}d``
+    (m = 1, 2, 3) are used with torch's signatures, NumPy arrays in. A function named exactly as
+    an op of the op table (``conv``, ``conv_backward``, ``max_pool_backward``...) is used directly
+    with convspec's calling convention; this is the only way to declare gradients, since
+    torch.nn.functional has none.
+
+    Capabilities are inferred:
+
+    * ops: the forward ops with at least one ``<op>{m}d`` function, plus the directly named ones;
+    * ranks: the ranks every such forward op has a function for (None when only direct ops exist);
+    * unsupported: a feature a function has no parameter for (``inspect.signature``; the documented
+      torch signature where it cannot tell), and the limits of torch-style signatures that no exact
+      transformation removes. The adapter does transform, exactly:
+
+      - conv with asymmetric pads, pads without a ``padding`` parameter, or a padding mode other
+        than zeros: pads x itself (``np.pad``, the mode's definition in PAD-MODE-1), then calls with
+        ``padding=0``;
+      - conv_transpose with asymmetric pads: calls with ``padding=0`` and crops p_b before and p_a
+        after (CONVT-DEF-1: the pads only crop the full output); output_padding beyond what the
+        crop leaves is passed on or, without that parameter, filled with the bias (no tap lands
+        there, CONVT-SHAPE-1);
+      - max_pool with asymmetric pads or pads over half the kernel: pads x with −inf, calls with
+        ``padding=0``, maps the indices back to the unpadded plane (MAXPOOL-INDEX-1) and crops the
+        extra ceil-mode window torch's rule allows at zero padding (POOL-CEIL-1). Where −inf
+        padding tied an all −inf window, the index is moved to the window's first tap inside the
+        input (padding never wins, MAXPOOL-DEF-1);
+      - avg_pool1d without divisor_override: runs avg_pool2d on (N, C, 1, L) when that takes one.
+
+      avg_pool keeps torch's limits: zero pre-padding changes the divisor when count_include_pad
+      is False, so asymmetric pads and pads over half the kernel stay unsupported.
+
+    Parameters
+    ----------
+    functions : module or object with the functions (torch.nn.functional, a NumPy port, a namespace).
+    name : name in reports; default ``"functional:<module name>"``.
+    to_native : converts each NumPy input before the call (e.g. ``torch.from_numpy``); by default
+        ``torch.from_numpy`` for objects of the torch package, so ``torch.nn.functional`` itself
+        needs no glue, and the identity otherwise.
+    **capability_fields : override inferred :class:`Capabilities` fields (``dtypes``,
+        ``accumulation``...); ``unsupported`` entries are added to the inferred ones.
+
+    Examples
+    --------
+    >>> import types, numpy as np
+    >>> functional = types.SimpleNamespace(conv1d=lambda input, weight, stride=1:
+    ...     np.stack([np.correlate(input[0, 0], weight[0, 0], "valid")])[None][:, :, ::stride])
+    >>> backend = FunctionalBackend(functional, name="mini")
+    >>> sorted(backend.capabilities.ops), sorted(backend.capabilities.ranks)
+    (['conv'], [1])
+    >>> sorted(backend.capabilities.unsupported)
+    ['conv:bias', 'conv:dilation', 'conv:groups']
+    """
+
+    def __init__(
+        self,
+        functions: Any,
+        name: str | None = None,
+        *,
+        to_native: Callable[[np.ndarray], Any] | None = None,
+        **capability_fields: Any,
+    ) -> None:
+        self.functions = functions
+        self.name = name or f"functional:{getattr(functions, '__name__', type(functions).__name__)}"
+        self._to_native = to_native or _native_converter(functions) or (lambda array: array)
+        #: op -> {rank: (function, the parameter names it takes)}
+        self._kernels: dict[str, dict[int, tuple[Callable[..., Any], frozenset[str]]]] = {}
+        direct = {op: getattr(functions, op) for op in OPS if callable(getattr(functions, op, None))}
+        for op in FORWARD_OPS:
+            if op in direct:
+                continue
+            for rank in FUNCTIONAL_RANKS:
+                fn = getattr(functions, f"{op}{rank}d", None)
+                if callable(fn):
+                    self._kernels.setdefault(op, {})[rank] = (fn, _parameters(fn, op, rank))
+        if not direct and not self._kernels:
+            raise TypeError(
+                f"{self.name}: {functions!r} has none of the functions of a torch.nn.functional look-alike "
+                f"({', '.join(f'{op}1d..3d' for op in TORCH_PARAMETERS)}) nor any named as an op ({', '.join(OPS)})"
+            )
+        ranks = self._common_ranks()
+        self._kernels = {op: {m: by_rank[m] for m in ranks} for op, by_rank in self._kernels.items()}
+        self._check_required()
+        self._ops = dict(direct)
+        self._ops.update({op: getattr(self, f"_{op}_functional") for op in self._kernels})
+        unsupported = self._infer_unsupported()
+        unsupported.update(capability_fields.pop("unsupported", {}))
+        self.capabilities = Capabilities(
+            ops=frozenset(self._ops), ranks=frozenset(ranks) if self._kernels else None,
+            unsupported=unsupported, **capability_fields,
+        )
+
+    # ---- inference ----------------------------------------------------------------------
+
+    def _common_ranks(self) -> set[int]:
+        """Ranks every forward op with functions has one for: Capabilities.ranks is backend-wide."""
+        if not self._kernels:
+            return set()
+        per_op = {op: set(by_rank) for op, by_rank in self._kernels.items()}
+        common = set.intersection(*per_op.values())
+        if not common:
+            found = ", ".join(f"{op}: {sorted(ranks)}" for op, ranks in per_op.items())
+            raise TypeError(
+                f"{self.name}: no spatial rank has a function for every op ({found}); capabilities declare "
+                "one set of ranks for all ops, so wrap the functions you want with FunctionBackend"
+            )
+        return common
+
+    def _check_required(self) -> None:
+        for op, by_rank in self._kernels.items():
+            for rank, (fn, accepted) in by_rank.items():
+                missing = [p for p in _REQUIRED_PARAMETERS[op] if p not in accepted]
+                if missing:
+                    raise TypeError(
+                        f"{self.name}: {op}{rank}d{inspect.signature(fn)} lacks parameter(s) {', '.join(missing)} "
+                        f"of torch.nn.functional.{op}{rank}d; wrap it with FunctionBackend instead"
+                    )
+
+    def _infer_unsupported(self) -> dict[str, str]:
+        unsupported: dict[str, str] = {}
+        for op, by_rank in self._kernels.items():
+            lacking: dict[tuple[str, str], list[str]] = {}  # (feature, parameter) -> functions without it
+            for rank, (_, accepted) in sorted(by_rank.items()):
+                for (feature_op, parameter), feature in _FEATURE_OF_PARAMETER.items():
+                    if feature_op != op or parameter in accepted:
+                        continue
+                    if parameter == "divisor_override" and rank == 1 and self._lifts_avg_pool1d():
+                        continue
+                    lacking.setdefault((feature, parameter), []).append(f"{op}{rank}d")
+            for (feature, parameter), functions in lacking.items():
+                verb = "takes" if len(functions) == 1 else "take"
+                unsupported.setdefault(f"{op}:{feature}", f"{', '.join(functions)} {verb} no {parameter}")
+            if op == "max_pool" and "indices" in FEATURES and not all(
+                "return_indices" in accepted for _, accepted in by_rank.values()
+            ):  # forward-compatible: the spec has no "indices" feature yet
+                unsupported["max_pool:indices"] = "max_pool takes no return_indices"
+            if op == "avg_pool":
+                reason = ("torch-style avg_pool takes one symmetric pad per dim of at most kernel_size // 2, "
+                          "and zero pre-padding would change the divisor when count_include_pad=False")
+                unsupported.setdefault("avg_pool:asymmetric_padding", reason)
+                unsupported.setdefault("avg_pool:pool_padding_over_half_kernel", reason)
+        return unsupported
+
+    def _lifts_avg_pool1d(self) -> bool:
+        """avg_pool1d without divisor_override runs as avg_pool2d over (N, C, 1, L) if that takes it."""
+        two_d = getattr(self.functions, "avg_pool2d", None)
+        return callable(two_d) and "divisor_override" in _parameters(two_d, "avg_pool", 2)
+
+    # ---- calls --------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., Any], accepted: frozenset[str], arrays: tuple[Any, ...],
+              **arguments: Any) -> Any:
+        """``fn(*arrays, **arguments)`` with the arguments it takes; the others are at their defaults
+        (the capability check before the call guarantees it). Arrays go through ``to_native``."""
+        natives = tuple(self._to_native(np.asarray(a)) for a in arrays)
+        keywords = {key: value for key, value in arguments.items() if key in accepted}
+        if "bias" in keywords and keywords["bias"] is not None:
+            keywords["bias"] = self._to_native(np.asarray(keywords["bias"]))
+        return fn(*natives, **keywords)
+
+    def _conv_functional(self, x: Any, w: Any, b: Any, params: ConvParams) -> np.ndarray:
+        """y = conv(x̃, w) + b: x is padded here unless the function can pad it itself (PAD-MODE-1)."""
+        fn, accepted = self._kernels["conv"][params.rank]
+        if params.padding_mode == "zeros" and _symmetric(params) and "padding" in accepted:
+            x_in, padding = x, _per_dim(before for before, _ in params.pads)
+        else:
+            x_in, padding = _pad(np.asarray(x), params.pads, params.padding_mode), 0
+        y = self._call(
+            fn, accepted, (x_in, w), bias=b, stride=_per_dim(params.stride), padding=padding,
+            dilation=_per_dim(params.dilation), groups=params.groups,
+        )
+        return to_numpy(y)
+
+    def _conv_transpose_functional(self, x: Any, w: Any, b: Any, params: ConvTransposeParams) -> np.ndarray:
+        """The torch-style call when the pads are symmetric; else the uncropped output, cropped
+        by (p_b, p_a) here (CONVT-DEF-1, CONVT-SHAPE-1)."""
+        fn, accepted = self._kernels["conv_transpose"][params.rank]
+        arguments = dict(bias=b, stride=_per_dim(params.stride), dilation=_per_dim(params.dilation),
+                         groups=params.groups)
+        native_output_padding = "output_padding" in accepted or not any(params.output_padding)
+        if _symmetric(params) and "padding" in accepted and native_output_padding:
+            y = self._call(fn, accepted, (x, w), padding=_per_dim(before for before, _ in params.pads),
+                           output_padding=_per_dim(params.output_padding), **arguments)
+            return to_numpy(y)
+        # The full output ends at o_full = (n−1)·s + d·(k−1) + 1; the crop needs up to p_b + o.
+        extra = tuple(max(op - after, 0) for op, (_, after) in zip(params.output_padding, params.pads))
+        output_padding = extra if "output_padding" in accepted else (0,) * params.rank
+        full = to_numpy(self._call(fn, accepted, (x, w), padding=0,
+                                   output_padding=_per_dim(output_padding), **arguments))
+        window = tuple(slice(before, before + o) for (before, _), o in zip(params.pads, params.output_shape[2:]))
+        y = full[(slice(None), slice(None)) + window]
+        if y.shape == params.output_shape:
+            return y
+        # Without output_padding: the positions past the full output receive no tap, only the bias.
+        filled = np.zeros(params.output_shape, dtype=y.dtype)
+        if b is not None:
+            filled[...] = np.asarray(b).reshape((-1,) + (1,) * params.rank)
+        filled[(slice(None), slice(None)) + tuple(slice(0, size) for size in y.shape[2:])] = y
+        return filled
+
+    def _max_pool_functional(self, x: Any, params: MaxPoolParams) -> tuple[np.ndarray, np.ndarray | None]:
+        """(y, indices); x is padded with −inf here when torch-style padding cannot express the pads."""
+        fn, accepted = self._kernels["max_pool"][params.rank]
+        native = _symmetric(params) and _within_half_kernel(params) and (
+            "padding" in accepted or not any(before for before, _ in params.pads)
+        )
+        x = np.asarray(x)
+        x_in = x if native else _pad(x, params.pads, "zeros", value=-np.inf)
+        padding = _per_dim(before for before, _ in params.pads) if native else 0
+        returns_indices = "return_indices" in accepted
+        result = self._call(
+            fn, accepted, (x_in,), kernel_size=_per_dim(params.kernel_size),
+            stride=_per_dim(params.stride), padding=padding, dilation=_per_dim(params.dilation),
+            ceil_mode=params.ceil_mode, return_indices=True,
+        )
+        y, indices = to_numpy(result) if returns_indices else (to_numpy(result), None)
+        if native:
+            return y, indices
+        # Zero padding lets torch's ceil-mode rule keep a window starting in the right padding
+        # that POOL-CEIL-1 drops: crop to the spec's output size.
+        crop = (slice(None), slice(None)) + tuple(slice(0, o) for o in params.output_shape[2:])
+        y = y[crop]
+        if indices is None:
+            return y, None
+        padded_shape = x_in.shape[2:]
+        coordinates = np.unravel_index(np.asarray(indices)[crop].astype(np.int64), padded_shape)
+        unpadded = tuple(c - before for c, (before, _) in zip(coordinates, params.pads))
+        inside = np.logical_and.reduce([(u >= 0) & (u < n) for u, n in zip(unpadded, x.shape[2:])])
+        clipped = tuple(np.clip(u, 0, n - 1) for u, n in zip(unpadded, x.shape[2:]))
+        mapped = np.ravel_multi_index(clipped, x.shape[2:]).astype(np.int64)
+        return y, np.where(inside, mapped, _first_taps_inside(params))
+
+    def _avg_pool_functional(self, x: Any, params: AvgPoolParams) -> np.ndarray:
+        """y = Σ x / divisor by the torch-style function; rank 1 with divisor_override via 2-D."""
+        fn, accepted = self._kernels["avg_pool"][params.rank]
+        x_in = np.asarray(x)
+        kernel, stride, dilation = params.kernel_size, params.stride, params.dilation
+        padding = tuple(before for before, _ in params.pads)
+        lifted = params.rank == 1 and params.divisor_override is not None and "divisor_override" not in accepted
+        if lifted:  # 1-D is 2-D with a size-1 leading spatial axis: kernel 1, stride 1, no padding there
+            fn = self.functions.avg_pool2d
+            accepted = _parameters(fn, "avg_pool", 2)
+            x_in = x_in[:, :, None, :]
+            kernel, stride, dilation, padding = (1, *kernel), (1, *stride), (1, *dilation), (0, *padding)
+        arguments: dict[str, Any] = dict(
+            kernel_size=_per_dim(kernel), stride=_per_dim(stride), padding=_per_dim(padding),
+            ceil_mode=params.ceil_mode, count_include_pad=params.count_include_pad,
+        )
+        if any(d > 1 for d in dilation):
+            arguments["dilation"] = _per_dim(dilation)
+        if params.divisor_override is not None:
+            arguments["divisor_override"] = params.divisor_override
+        y = to_numpy(self._call(fn, accepted, (x_in,), **arguments))
+        return y[:, :, 0, :] if lifted else y
+
+
+def looks_functional(candidate: Any) -> bool:
+    """True when ``candidate`` has a torch.nn.functional-style function or one named as an op."""
+    names = [f"{op}{m}d" for op in TORCH_PARAMETERS for m in FUNCTIONAL_RANKS] + list(OPS)
+    return any(callable(getattr(candidate, attribute, None)) for attribute in names)
+
