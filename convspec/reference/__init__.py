@@ -1,0 +1,89 @@
+"""convspec.reference — the float64 oracle: forward and gradients of every op, any spatial rank.
+
+Functions take arrays of any spec dtype (float16, bfloat16, float32, float64) and the spec's
+parameter object, with the backend calling convention (``convspec.backends.base.Backend``); they
+check the arrays against the parameters first (``convspec.spec.check_arrays``), compute in float64
+and return float64 arrays (max-pool indices int64). Inputs are never modified.
+
+:func:`evaluate` dispatches by op name; :func:`magnitude` gives ``mag`` of the error model
+(ERR-BOUND-1). Imports only ``convspec.spec``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..spec import OPS, Params, check_arrays
+from .conv import conv, conv_backward, conv_transpose, conv_transpose_backward
+from .pool import avg_pool, avg_pool_backward, max_pool, max_pool_backward
+
+__all__ = [
+    "FUNCTIONS",
+    "avg_pool",
+    "avg_pool_backward",
+    "conv",
+    "conv_backward",
+    "conv_transpose",
+    "conv_transpose_backward",
+    "evaluate",
+    "magnitude",
+    "max_pool",
+    "max_pool_backward",
+]
+
+#: op name of ``convspec.spec.OPS`` -> the reference function computing it.
+FUNCTIONS: Mapping[str, Callable[..., Any]] = {
+    "conv": conv,
+    "conv_backward": conv_backward,
+    "conv_transpose": conv_transpose,
+    "conv_transpose_backward": conv_transpose_backward,
+    "max_pool": max_pool,
+    "max_pool_backward": max_pool_backward,
+    "avg_pool": avg_pool,
+    "avg_pool_backward": avg_pool_backward,
+}
+
+
+def evaluate(op: str, arrays: Mapping[str, np.ndarray | None], params: Params) -> dict[str, np.ndarray | None]:
+    """outputs = op(*arrays[OPS[op].inputs], params), keyed by the names of ``OPS[op].outputs``.
+
+    A missing input (an absent bias) is None; so is ``db`` without a bias.
+
+    >>> from convspec.spec import MaxPoolParams
+    >>> x = np.array([[[1.0, 5, 2, 2]]])
+    >>> evaluate("max_pool", {"x": x}, MaxPoolParams(input_shape=x.shape, kernel_size=2))
+    {'y': array([[[5., 2.]]]), 'indices': array([[[1, 2]]])}
+    """
+    if op not in FUNCTIONS:
+        raise KeyError(f"unknown op {op!r}; ops are {sorted(FUNCTIONS)}")
+    info = OPS[op]
+    result = FUNCTIONS[op](*(arrays.get(name) for name in info.inputs), params)
+    outputs = (result,) if len(info.outputs) == 1 else tuple(result)
+    return dict(zip(info.outputs, outputs))
+
+
+def magnitude(op: str, arrays: Mapping[str, np.ndarray | None], params: Params) -> dict[str, np.ndarray | None]:
+    """mag = op(|x|, |w|, |b|, |dy|) for a linear op; |y| and max_pool_backward(x, |dy|) for max pool.
+
+    The ``mag`` of the error bound ERR-BOUND-1, one float64 array per output of ``OPS[op].outputs``;
+    every term of the sum is counted with its absolute value, so mag ≥ |op(…)|. max pool selects
+    and does not sum: mag of y is |y|, of its gradient the routed |dy|; its indices must match
+    exactly (ERR-EXACT-1) and get mag 0.
+
+    >>> from convspec.spec import ConvParams
+    >>> x, w = np.array([[[1.0, -2, 3]]]), np.array([[[1.0, 1]]])
+    >>> magnitude("conv", {"x": x, "w": w}, ConvParams(input_shape=x.shape, weight_shape=w.shape))
+    {'y': array([[[3., 5.]]])}
+    """
+    check_arrays(op, params, dict(arrays))
+    info = OPS[op]
+    absolute = {name: None if a is None else np.abs(np.asarray(a, dtype=np.float64)) for name, a in arrays.items()}
+    if info.linear:
+        return evaluate(op, absolute, params)
+    if op == "max_pool":
+        y, indices = max_pool(arrays["x"], params)
+        return {"y": np.abs(y), "indices": np.zeros(indices.shape)}
+    return {"dx": max_pool_backward(np.asarray(arrays["x"], dtype=np.float64), absolute["dy"], params)}
