@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..spec import UNIT_ROUNDOFF, InternalError
-from ..spec.accuracy import STAT_MIN_OUTPUTS, error_bound, statistical_limits
+from ..spec.dtypes import TINY
+from ..spec.accuracy import ALPHA, STAT_MIN_OUTPUTS, error_bound, statistical_limits
 
 #: Histogram edges of log10(error / bound) for the accuracy profile; exact matches are counted
 #: apart, values past the last edge land in the last bin.
@@ -98,14 +99,17 @@ def compare(
     input_precision: str | None = None,
     exact: bool = False,
     signed_zeros: bool = False,
+    exact_where: np.ndarray | None = None,
+    bound: np.ndarray | None = None,
 ) -> Comparison:
     """Compare ``out`` with the float64 ``ref`` under the error model.
 
     Rules, in order: shape (HYGIENE-2); a NaN reference needs NaN and an infinite one the same
     infinity (ERR-SPECIAL-1); with ``exact`` every other element must match exactly, with
-    ``signed_zeros`` down to the sign of a zero (ERR-EXACT-1); otherwise
-    ``|out − ref| ≤ bound`` (ERR-BOUND-1). An element whose bound reaches past the largest
-    finite value of ``dtype`` may overflow to an infinity of the reference's sign.
+    ``signed_zeros`` down to the sign of a zero; so must the elements where ``exact_where`` is
+    true (ERR-EXACT-1); otherwise ``|out − ref| ≤ bound`` (ERR-BOUND-1), the bound computed from
+    ``mag`` unless given. An element whose bound reaches past the largest finite value of
+    ``dtype`` may overflow to an infinity of the reference's sign.
     """
     out_arr = np.asarray(out)
     comparison = Comparison(name, int(np.size(ref)))
@@ -134,12 +138,24 @@ def compare(
         if bad.any():
             return _fail(comparison, bad, out64, ref, "ERR-EXACT-1", "must match the reference exactly")
         return comparison
-    if mag is None:  # engine self-check (STYLE.md §21): never counted against a backend
-        raise InternalError(f"comparing {name!r} under a bound needs its magnitude")
-    bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation, input_precision=input_precision)
-    largest = _largest_finite(dtype)
-    may_overflow = finite & (np.abs(ref) + bound > largest) & np.isinf(out64) & (np.sign(out64) == np.sign(ref))
-    error = np.where(may_overflow | ~finite, 0.0, error)
+    if exact_where is not None:
+        bad = finite & exact_where & (error != 0)
+        if bad.any():
+            return _fail(comparison, bad, out64, ref, "ERR-EXACT-1",
+                         "integer data with exactly representable partial sums must match exactly")
+    if bound is None:
+        if mag is None:  # engine self-check (STYLE.md §21): never counted against a backend
+            raise InternalError(f"comparing {name!r} under a bound needs its magnitude")
+        bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation, input_precision=input_precision)
+        # ERR-SPECIAL-1 (3): where mag·(1 + α·K·u_acc) overflows the output dtype, anything goes.
+        with np.errstate(over="ignore", invalid="ignore"):
+            overflow = np.asarray(mag, dtype=np.float64) * (1 + ALPHA * k * UNIT_ROUNDOFF[accumulation or dtype])
+        bound = np.where(overflow > _largest_finite(dtype), np.inf, bound)
+        # ERR-SPECIAL-1 (4): a zero magnitude (every product and the bias zero) needs an exact zero.
+        zero = finite & (np.asarray(mag) == 0) & (error != 0)
+        if zero.any():
+            return _fail(comparison, zero, out64, ref, "ERR-SPECIAL-1", "a zero magnitude requires an exact result")
+    error = np.where(~finite | np.isinf(bound), 0.0, error)
     error = np.where(np.isnan(error), np.inf, error)  # a NaN output where the reference is finite
     bad = error > bound
     _profile(comparison, error, bound, finite)
@@ -175,27 +191,30 @@ def statistical_test(
     dtype: str,
     accumulation: str | None = None,
     input_precision: str | None = None,
-    check_bias: bool = True,
+    bias_term: bool = False,
+    symmetric_data: bool = True,
 ) -> tuple[bool, dict[str, float]]:
     """ERR-STAT-1: TOSA's mean and variance limits on the normalised errors.
 
-    e = (out − ref) / (mag · 2u) over the T elements with finite ref and mag > 0, where u is the
-    coarsest of the declared accumulation, input and output precisions and 2u = 2^-frac is TOSA's
-    normaliser; K + 1 terms (the output rounding counts as one more). Passes when
-    |Σ e| ≤ 2·√(K·T) (skipped when ``check_bias`` is false, as TOSA does for data sets that are
-    biased on purpose) and Σ e² ≤ 0.4·K·T.
+    e = (out − ref) / max(mag · u_out, tiny) over the T elements with finite ref and bound and
+    mag > 0; k = max(1, ⌈K · u_acc / u_out⌉) (+1 with a bias). Passes when Σ e² ≤ 0.4·k·T and,
+    for data drawn symmetrically about zero, |Σ e| ≤ 2·√(k·T). With a declared reduced input
+    precision only the bias test applies.
     """
     out64 = np.asarray(out).astype(np.float64)
+    u_out = UNIT_ROUNDOFF[dtype]
+    u_acc = UNIT_ROUNDOFF[accumulation or dtype]
     use = np.isfinite(ref) & np.isfinite(mag) & (mag > 0) & np.isfinite(out64)
-    u = max(UNIT_ROUNDOFF[accumulation or dtype], UNIT_ROUNDOFF[dtype],
-            UNIT_ROUNDOFF[input_precision] if input_precision else 0.0)
-    e = (out64[use] - ref[use]) / (mag[use] * 2 * u)
+    e = (out64[use] - ref[use]) / np.maximum(mag[use] * u_out, TINY[dtype])
     count = int(e.size)
-    bias_limit, variance_limit = statistical_limits(k + 1, count)
+    terms = max(1, math.ceil(k * u_acc / u_out)) + (1 if bias_term else 0)
+    bias_limit, variance_limit = statistical_limits(terms, count)
     total, squares = float(e.sum()), float(np.square(e).sum())
-    passed = squares <= variance_limit and (not check_bias or abs(total) <= bias_limit)
-    return passed, {"count": count, "sum": total, "bias_limit": bias_limit if check_bias else math.inf,
-                    "sum_of_squares": squares, "variance_limit": variance_limit}
+    check_variance = input_precision is None
+    passed = (not check_variance or squares <= variance_limit) and (not symmetric_data or abs(total) <= bias_limit)
+    return passed, {"count": count, "k": terms, "sum": total,
+                    "bias_limit": bias_limit if symmetric_data else math.inf, "sum_of_squares": squares,
+                    "variance_limit": variance_limit if check_variance else math.inf}
 
 
 def wants_statistics(count: int, dtype: str) -> bool:

@@ -1,0 +1,648 @@
+"""The conformance runner: cases in, structured results out.
+
+For each backend and each selected op, the runner feeds catalogue cases and hypothesis-generated
+cases through the check families (differential, special, property, invalid, hygiene, oracle),
+compares against the float64 reference with the error model, and lets hypothesis shrink each
+failure to a minimal case. Unsupported cases are recorded with the backend's reason; a backend
+that raises, crashes or hangs gets that status for that case and the run goes on.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import reference
+from ..backends import Backend, load
+from ..spec import OPS, ConvParams, ConvTransposeParams, InternalError, MaxPoolParams, Params
+from ..spec.accuracy import error_bound, terms_per_output
+from ..spec.features import features_of
+from .cases import INTEGER_RECIPES, Case
+from .compare import Comparison, compare, statistical_test, wants_statistics
+from .invoke import BackendFailure, Call, Invoker
+from .results import FAMILIES, NONCONFORMING, BackendRun, CheckResult, Results
+
+Progress = Callable[[str], None]
+
+#: Significand bits (with the implicit one) per precision: integers up to 2^p are exact.
+_PRECISION_BITS = {"float16": 11, "bfloat16": 8, "tf32": 11, "float32": 24, "float64": 53}
+_CONV_OPS = ("conv", "conv_backward", "conv_transpose", "conv_transpose_backward")
+
+
+@dataclass
+class Settings:
+    """What a run covers. ``max_examples`` is per (op, check) stream of generated cases."""
+
+    ops: tuple[str, ...] = tuple(OPS)
+    ranks: tuple[int, ...] = (1, 2, 3)
+    dtypes: tuple[str, ...] | None = None
+    checks: tuple[str, ...] = ("differential", "special", "property", "invalid", "hygiene")
+    max_examples: int = 20
+    seed: int = 0
+    catalogue: bool = True
+    isolate: bool = False
+    timeout: float | None = 60.0
+    memory_limit: int | None = None
+    database: str | None = None
+    shrink: bool = True
+
+
+class _Stop(Exception):
+    """Raised inside a hypothesis test to report a non-conforming result (and shrink it)."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+
+class CheckContext:
+    """What a check needs: the backend behind its invoker, the reference, the error model."""
+
+    def __init__(self, backend: Backend, spec: str, invoker: Invoker, settings: Settings,
+                 oracle: CheckContext | None = None) -> None:
+        self.backend = backend
+        self.spec = spec
+        self.caps = backend.capabilities
+        self.invoker = invoker
+        self.settings = settings
+        self.oracle = oracle
+        self.backend_seconds = 0.0
+
+    # -- calling ---------------------------------------------------------------------------
+    def call(self, op: str, arrays: dict[str, Any], params: Params) -> Call:
+        """The backend's outputs (BackendFailure when it raised, crashed or hung)."""
+        call = self.invoker.call(op, arrays, params)
+        self.backend_seconds += call.seconds
+        return call
+
+    def unsupported(self, op: str, params: Params, dtype: str) -> str | None:
+        return self.caps.unsupported_reason(op, params, dtype)
+
+    # -- the error model -------------------------------------------------------------------
+    def magnitude(self, op: str, arrays: dict[str, Any], params: Params) -> dict[str, np.ndarray]:
+        """mag = op(|x|, |w|, |b|); for a non-local backend every operand but w and b is replaced
+        by its largest absolute value (ERR-NONLOCAL-1)."""
+        if not self.caps.local:
+            arrays = {name: _max_abs_fill(value) if name not in ("w", "b") and value is not None else value
+                      for name, value in arrays.items()}
+        return reference.magnitude(op, arrays, params)
+
+    def bound(self, mag: np.ndarray, k: int, dtype: str) -> np.ndarray:
+        return error_bound(mag, k, out_dtype=dtype, accumulation=self.caps.accumulation,
+                           input_precision=self.caps.input_precision)
+
+    def compare(self, name: str, out: Any, ref: np.ndarray, mag: np.ndarray, k: int, dtype: str,
+                **kw: Any) -> Comparison:
+        return compare(name, out, ref, mag, k=k, dtype=dtype, accumulation=self.caps.accumulation,
+                       input_precision=self.caps.input_precision, **kw)
+
+
+def _max_abs_fill(array: np.ndarray) -> np.ndarray:
+    values = np.abs(np.asarray(array, dtype=np.float64))
+    finite = values[np.isfinite(values)]
+    return np.full_like(values, finite.max() if finite.size else 0.0)
+
+
+def _result(ctx: CheckContext, family: str, check: str, op: str, clause: str, status: str, case: Case | None,
+            params: Params | None, message: str = "", comparisons: list[Comparison] | None = None) -> CheckResult:
+    return CheckResult(backend=ctx.backend.name, family=family, check=check, op=op, clause=clause, status=status,
+                       case=case, features=tuple(sorted(features_of(op, params))) if params is not None else (),
+                       message=message, comparisons=comparisons or [], backend_spec=ctx.spec)
+
+
+def _failure_status(failure: BackendFailure, declared_supported: bool = True) -> tuple[str, str]:
+    if failure.type_name == "Unsupported" and declared_supported:
+        return "errored", f"raised Unsupported for a configuration its capabilities declare supported: {failure.message}"
+    return failure.status, failure.message
+
+
+# -- max pool specifics -------------------------------------------------------------------------
+def window_members(params: MaxPoolParams, index: np.ndarray) -> np.ndarray:
+    """True where a flat spatial ``index`` (one per output element) lies in that output's window.
+
+    Window p of a dim holds coordinates p·s − p_b + j·d, 0 ≤ j < k (MAXPOOL-INDEX-1).
+    """
+    spatial = params.input_shape[2:]
+    inside = (index >= 0) & (index < int(np.prod(spatial)))
+    coords = np.unravel_index(np.clip(index, 0, max(int(np.prod(spatial)) - 1, 0)), spatial)
+    for axis, (coord, k, s, d, pads) in enumerate(
+            zip(coords, params.kernel_size, params.stride, params.dilation, params.pads)):
+        shape = [1] * index.ndim
+        shape[2 + axis] = index.shape[2 + axis]
+        start = (np.arange(index.shape[2 + axis]) * s - pads[0]).reshape(shape)
+        offset = coord - start
+        inside &= (offset >= 0) & (offset % d == 0) & (offset // d < k)
+    return inside
+
+
+def check_indices(name: str, indices: np.ndarray | None, ref_indices: np.ndarray, ref_y: np.ndarray,
+                  x: np.ndarray, params: MaxPoolParams) -> Comparison:
+    """MAXPOOL-INDEX-1 / MAXPOOL-TIE-1 exactly where the window holds no NaN; MAXPOOL-NAN-1 (any
+    NaN of the window) where it does."""
+    comparison = Comparison(name, int(ref_indices.size))
+    got = np.asarray(indices)
+    if got.shape != ref_indices.shape or not np.issubdtype(got.dtype, np.integer):
+        comparison.violations, comparison.clause = max(comparison.count, 1), "HYGIENE-2"
+        comparison.rule = f"indices must be integers of shape {ref_indices.shape}, got {got.dtype} {got.shape}"
+        return comparison
+    got = got.astype(np.int64)
+    nan_window = np.isnan(ref_y)
+    wrong = ~nan_window & (got != ref_indices)
+    clause, rule = "MAXPOOL-TIE-1", "the index of the first maximum in row-major window order"
+    if nan_window.any():
+        planes = np.asarray(x, dtype=np.float64).reshape(x.shape[:2] + (-1,))
+        flat = got.reshape(got.shape[:2] + (-1,))
+        picked = np.take_along_axis(planes, np.clip(flat, 0, planes.shape[-1] - 1), axis=-1).reshape(got.shape)
+        bad_nan = nan_window & ~(window_members(params, got) & np.isnan(picked))
+        if bad_nan.any() and not wrong.any():
+            wrong, clause, rule = bad_nan, "MAXPOOL-NAN-1", "a NaN window's index must point at one of its NaNs"
+        wrong |= bad_nan
+    if wrong.any():
+        where = tuple(int(i) for i in np.unravel_index(int(np.argmax(wrong)), wrong.shape))
+        comparison.violations, comparison.clause, comparison.rule = int(wrong.sum()), clause, rule
+        from .compare import Worst
+
+        comparison.worst = Worst(where, float(got[where]), float(ref_indices[where]), abs(float(got[where]) -
+                                 float(ref_indices[where])), 0.0)
+    else:
+        comparison.exact = comparison.count
+    return comparison
+
+
+def _route(dy: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    """dx of max pool from given indices, in float64: each dy added at its index (MAXPOOL-GRAD-1)."""
+    planes = np.zeros(input_shape[:2] + (int(np.prod(input_shape[2:])),))
+    n, c = np.indices(indices.shape[:2])
+    flat = indices.reshape(indices.shape[:2] + (-1,))
+    np.add.at(planes, (n[..., None], c[..., None], flat), np.asarray(dy, np.float64).reshape(flat.shape))
+    return planes.reshape(input_shape)
+
+
+# -- the differential family ----------------------------------------------------------------------
+def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arrays: dict[str, Any],
+                    outputs: dict[str, np.ndarray | None], expected: dict[str, np.ndarray],
+                    bound_of: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                    statistics: bool = True) -> tuple[list[Comparison], list[str]]:
+    """Compare a backend's outputs of ``op`` with ``expected`` (the reference, or an oracle).
+
+    Returns the comparisons and notes (e.g. indices the backend did not return).
+    """
+    dtype = case.dtype
+    k_of = terms_per_output(op, params)
+    mags = ctx.magnitude(op, arrays, params)
+    comparisons, notes = [], []
+    for name in OPS[op].outputs:
+        out, ref = outputs.get(name), expected.get(name)
+        if ref is None:
+            continue  # e.g. db without a bias
+        if out is None:
+            if name == "indices":
+                notes.append("indices not returned: MAXPOOL-INDEX-1 not checked")
+                continue
+            comparisons.append(Comparison(name, int(ref.size), violations=max(int(ref.size), 1), clause="HYGIENE-2",
+                                          rule=f"output {name} missing"))
+            continue
+        if op == "max_pool" and name == "indices":
+            comparisons.append(check_indices(name, out, ref, expected["y"], arrays["x"], params))
+            continue
+        if op == "max_pool" and name == "y":
+            comparisons.append(compare(name, out, ref, None, k=1, dtype=dtype, exact=True, signed_zeros=True))
+            continue
+        mag, k = mags[name], k_of[name]
+        bound = bound_of(mag, k) if bound_of else None
+        exact_where = None
+        if op == "max_pool_backward":
+            # ERR-EXACT-1 (2): a copy where at most one dy reaches the element.
+            routed = reference.max_pool_backward(arrays["x"], np.ones(params.output_shape), params)
+            exact_where = routed <= 1
+        elif op in _CONV_OPS and case.data in INTEGER_RECIPES and ctx.caps.local:
+            bits = min(_PRECISION_BITS[ctx.caps.accumulation or dtype], _PRECISION_BITS[dtype])
+            exact_where = mag <= 2.0**bits  # ERR-EXACT-1 (3)
+        comparison = ctx.compare(name, out, ref, mag, k, dtype, exact_where=exact_where, bound=bound)
+        if statistics and comparison.passed and wants_statistics(comparison.count, dtype) and op != "max_pool_backward":
+            has_bias = isinstance(params, (ConvParams, ConvTransposeParams)) and params.bias_shape is not None
+            passed, stats = statistical_test(
+                out, ref, mag, k=k, dtype=dtype, accumulation=ctx.caps.accumulation,
+                input_precision=ctx.caps.input_precision, bias_term=has_bias and name == "y",
+                symmetric_data=case.data in ("random", "zeros", "impulse", "integers"))
+            comparison.statistics = stats
+            if not passed:
+                comparison.violations, comparison.clause = 1, "ERR-STAT-1"
+                comparison.rule = (f"normalised errors: sum {stats['sum']:.3g} (limit {stats['bias_limit']:.3g}), "
+                                   f"sum of squares {stats['sum_of_squares']:.3g} "
+                                   f"(limit {stats['variance_limit']:.3g})")
+        comparisons.append(comparison)
+    return comparisons, notes
+
+
+def _summarise(comparisons: list[Comparison]) -> tuple[str, str]:
+    failing = [c for c in comparisons if not c.passed]
+    if not failing:
+        return "passed", ""
+    worst = failing[0]
+    detail = f"{worst.output}: {worst.violations}/{worst.count} elements break {worst.clause} ({worst.rule})"
+    if worst.worst is not None:
+        w = worst.worst
+        detail += (f"; worst at {w.index}: got {w.out!r}, expected {w.ref!r}, error {w.error:.3g}"
+                   + (f" vs bound {w.bound:.3g}" if w.bound else ""))
+    return "failed", detail
+
+
+def check_differential(ctx: CheckContext, case: Case, family: str = "differential") -> list[CheckResult]:
+    """Backend vs reference on one case (and hygiene of the same call)."""
+    op = case.op
+    params = case.params_object
+    reason = ctx.unsupported(op, params, case.dtype)
+    clause = OPS[op].clauses[0]
+    if reason:
+        return [_result(ctx, family, family, op, clause, "unsupported", case, params, reason)]
+    arrays = case.arrays()
+    try:
+        call = ctx.call(op, arrays, params)
+    except BackendFailure as failure:
+        status, message = _failure_status(failure)
+        return [_result(ctx, family, family, op, clause, status, case, params, message)]
+    expected = reference.evaluate(op, arrays, params)
+    if op == "max_pool_backward" and np.isnan(np.asarray(arrays["x"], np.float64)).any():
+        return [_check_max_pool_backward_nan(ctx, case, params, arrays, call, expected, family)]
+    comparisons, notes = compare_outputs(ctx, case, op, params, arrays, call.outputs, expected)
+    status, message = _summarise(comparisons)
+    failing = next((c for c in comparisons if not c.passed), None)
+    result = _result(ctx, family, family, op, failing.clause if failing else clause, status, case, params,
+                     "; ".join(filter(None, [message] + notes)), comparisons)
+    return [result, *hygiene_results(ctx, case, params, arrays, call)]
+
+
+def _check_max_pool_backward_nan(ctx: CheckContext, case: Case, params: MaxPoolParams, arrays: dict[str, Any],
+                                 call: Call, expected: dict[str, np.ndarray], family: str) -> CheckResult:
+    """MAXPOOL-GRAD-1 with NaN windows: which NaN gets dy is implementation-defined, so dx must be
+    dy routed to the backend's own max_pool indices, each a NaN of its window (MAXPOOL-NAN-1)."""
+    op = "max_pool_backward"
+    if "max_pool" not in ctx.caps.ops or ctx.unsupported("max_pool", params, case.dtype):
+        return _result(ctx, family, family, op, "MAXPOOL-GRAD-1", "unsupported", case, params,
+                       "NaN windows: dx depends on the backend's max_pool indices, which it does not provide")
+    try:
+        forward = ctx.call("max_pool", {"x": arrays["x"]}, params)
+    except BackendFailure as failure:
+        status, message = _failure_status(failure)
+        return _result(ctx, family, family, op, "MAXPOOL-GRAD-1", status, case, params, f"max_pool: {message}")
+    indices = forward.outputs.get("indices")
+    if indices is None:
+        return _result(ctx, family, family, op, "MAXPOOL-GRAD-1", "unsupported", case, params,
+                       "NaN windows: the backend's max_pool returns no indices to route dx by")
+    ref_forward = reference.evaluate("max_pool", {"x": arrays["x"]}, params)
+    checked = check_indices("indices", indices, ref_forward["indices"], ref_forward["y"], arrays["x"], params)
+    comparisons = [checked]
+    if checked.passed:
+        routed = _route(arrays["dy"], np.asarray(indices).astype(np.int64), params.input_shape)
+        mag = _route(np.abs(np.asarray(arrays["dy"], np.float64)), np.asarray(indices).astype(np.int64),
+                     params.input_shape)
+        count = _route(np.ones(params.output_shape), np.asarray(indices).astype(np.int64), params.input_shape)
+        comparisons.append(ctx.compare("dx", call.outputs.get("dx"), routed, mag,
+                                       terms_per_output(op, params)["dx"], case.dtype, exact_where=count <= 1))
+    status, message = _summarise(comparisons)
+    failing = next((c for c in comparisons if not c.passed), None)
+    return _result(ctx, family, family, op, failing.clause if failing else "MAXPOOL-GRAD-1", status, case, params,
+                   message, comparisons)
+
+
+def hygiene_results(ctx: CheckContext, case: Case, params: Params, arrays: dict[str, Any], call: Call,
+                    repeat: bool = False) -> list[CheckResult]:
+    """HYGIENE-1 (inputs untouched), HYGIENE-2 (output dtypes), HYGIENE-3 (determinism, on ``repeat``)."""
+    if "hygiene" not in ctx.settings.checks:
+        return []
+    op, results = case.op, []
+    if call.mutated:
+        results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-1", "failed", case, params,
+                               f"modified its input(s) {call.mutated}"))
+    wrong = [f"{name}: {value.dtype}" for name, value in call.outputs.items()
+             if value is not None and (name != "indices" and value.dtype.name != case.dtype
+                                       or name == "indices" and not np.issubdtype(value.dtype, np.integer))]
+    if wrong:
+        results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-2", "failed", case, params,
+                               f"output dtypes {wrong}, expected {case.dtype} (indices: an integer dtype)"))
+    if repeat and ctx.caps.deterministic:
+        try:
+            again = ctx.call(op, arrays, params)
+        except BackendFailure as failure:
+            results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-3", failure.status, case, params,
+                                   f"second call: {failure.message}"))
+        else:
+            differs = [name for name, value in call.outputs.items()
+                       if value is not None and (again.outputs.get(name) is None
+                                                 or value.tobytes() != np.asarray(again.outputs[name]).tobytes())]
+            results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-3", "failed" if differs else "passed",
+                                   case, params, f"repeated call differs in {differs}" if differs else ""))
+    if not results:
+        results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-1", "passed", case, params))
+    return results
+
+
+def check_oracle(ctx: CheckContext, case: Case) -> list[CheckResult]:
+    """Backend vs a second backend (``--oracle``) with both error budgets combined."""
+    oracle = ctx.oracle
+    if oracle is None:
+        raise InternalError("the oracle family needs an oracle backend")
+    op, params = case.op, case.params_object
+    clause = OPS[op].clauses[0]
+    check = f"oracle:{oracle.backend.name}"
+    for who in (ctx, oracle):
+        reason = who.unsupported(op, params, case.dtype)
+        if reason:
+            return [_result(ctx, "oracle", check, op, clause, "unsupported", case, params,
+                            f"{who.backend.name}: {reason}")]
+    arrays = case.arrays()
+    try:
+        call = ctx.call(op, arrays, params)
+    except BackendFailure as failure:
+        status, message = _failure_status(failure)
+        return [_result(ctx, "oracle", check, op, clause, status, case, params, message)]
+    try:
+        theirs = oracle.call(op, arrays, params)
+    except BackendFailure as failure:
+        return [_result(ctx, "oracle", check, op, clause, "unsupported", case, params,
+                        f"oracle {oracle.backend.name} failed: {failure.message}")]
+    expected = {name: (None if v is None else np.asarray(v, dtype=np.float64)) for name, v in theirs.outputs.items()}
+    if op == "max_pool":
+        ref = reference.evaluate(op, arrays, params)
+        expected["indices"] = ref["indices"] if expected.get("indices") is None else expected["indices"]
+
+    def both(mag: np.ndarray, k: int) -> np.ndarray:
+        return ctx.bound(mag, k, case.dtype) + oracle.bound(mag, k, case.dtype)
+
+    comparisons, notes = compare_outputs(ctx, case, op, params, arrays, call.outputs, expected, both,
+                                         statistics=False)
+    status, message = _summarise(comparisons)
+    failing = next((c for c in comparisons if not c.passed), None)
+    return [_result(ctx, "oracle", check, op, failing.clause if failing else clause, status, case, params,
+                    "; ".join(filter(None, [message] + notes)), comparisons)]
+
+
+# -- the invalid family ---------------------------------------------------------------------------
+def check_invalid(ctx: CheckContext, entry: Any) -> CheckResult:
+    """The backend must raise on a configuration SPEC.md declares invalid (any exception)."""
+    from .catalogue import forge
+
+    params, arrays = forge(entry)
+    check = f"invalid:{entry.name}"
+    result = CheckResult(backend=ctx.backend.name, family="invalid", check=check, op=entry.op, clause=entry.clause,
+                         status="passed", case=None, backend_spec=ctx.spec)
+    if entry.op not in ctx.caps.ops:
+        result.status, result.message = "unsupported", f"op {entry.op} not implemented"
+        return result
+    try:
+        call = ctx.call(entry.op, arrays, params)
+    except BackendFailure as failure:
+        if failure.status in ("crashed", "timed_out"):
+            result.status, result.message = failure.status, failure.message
+        else:
+            result.message = f"raised {failure.message}"
+        return result
+    shapes = {name: None if v is None else v.shape for name, v in call.outputs.items()}
+    result.status = "failed"
+    result.message = f"returned {shapes} instead of raising for {entry.description or entry.name}"
+    return result
+
+
+# -- streams of generated cases ---------------------------------------------------------------------
+def run_stream(ctx: CheckContext, strategy: Any, check: Callable[[Case], list[CheckResult]],
+               max_examples: int, record: Callable[[CheckResult], None]) -> None:
+    """Run ``check`` on up to ``max_examples`` drawn cases; shrink the first non-conformance.
+
+    Passing results are recorded until the first failure; after shrinking, only the minimal
+    failing case is recorded for that stream.
+    """
+    from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    state: dict[str, Any] = {"failed": None}
+
+    def body(case: Case) -> None:
+        results = check(case)
+        bad = next((r for r in results if r.status in NONCONFORMING), None)
+        if bad is not None:
+            state["failed"] = bad
+            state["others"] = [r for r in results if r is not bad and r.status in NONCONFORMING]
+            raise _Stop(bad)
+        if state["failed"] is None:
+            for result in results:
+                record(result)
+
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if ctx.settings.shrink else [])
+    database = DirectoryBasedExampleDatabase(ctx.settings.database) if ctx.settings.database else None
+    test = settings(max_examples=max_examples, deadline=None, database=database, phases=phases,
+                    suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+                    report_multiple_bugs=False, print_blob=False)(given(strategy)(body))
+    test = seed(ctx.settings.seed)(test)
+    try:
+        test()
+    except _Stop as stop:
+        record(stop.result)
+        for other in state.get("others", []):
+            record(other)
+    except BaseException as exc:  # noqa: BLE001 - hypothesis' Flaky & co. after a failure
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        if state["failed"] is None:
+            raise
+        failed = state["failed"]
+        failed.message += f" (not reproducible on replay: {type(exc).__name__}; the backend may be nondeterministic)"
+        record(failed)
+
+
+# -- the whole run ----------------------------------------------------------------------------------
+def _default_dtypes(ctx: CheckContext) -> tuple[str, ...]:
+    preferred = ("float32", "float64", "float16", "bfloat16")
+    return tuple(d for d in preferred if d in ctx.caps.dtypes)
+
+
+def _selected_ops(settings: Settings, ctx: CheckContext) -> list[str]:
+    return [op for op in settings.ops if op in OPS]
+
+
+def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Sequence[Case] | None = None,
+                oracle: Backend | None = None, progress: Progress | None = None) -> BackendRun:
+    """All selected checks of one backend."""
+    from . import strategies
+    from .catalogue import INVALID, catalogue_cases
+    from .properties import PROPERTIES
+
+    started = time.perf_counter()
+    invoker = Invoker(backend, isolate=settings.isolate, timeout=settings.timeout, memory_limit=settings.memory_limit)
+    oracle_ctx = None
+    if oracle is not None:
+        oracle_ctx = CheckContext(oracle, oracle.name, Invoker(oracle), settings)
+    ctx = CheckContext(backend, spec, invoker, settings, oracle_ctx)
+    run = BackendRun(name=backend.name, spec=spec, capabilities=capabilities_json(backend))
+    record = run.results.append
+    say = progress or (lambda message: None)
+    dtypes = settings.dtypes or _default_dtypes(ctx)
+    ranks = settings.ranks
+    ops = _selected_ops(settings, ctx)
+    checks = settings.checks
+    size = {"max_batch": 1, "max_channels": 2, "max_spatial": 5, "max_kernel": 3} if backend.capabilities.speed == "slow" else {}
+
+    def run_case(case: Case, repeat: bool = False) -> None:
+        if "differential" in checks or (case.data in ("nan", "inf", "neg_inf", "neg_zero") and "special" in checks):
+            family = "special" if case.data in ("nan", "inf", "neg_inf", "neg_zero") else "differential"
+            results = check_differential(ctx, case, family)
+            for result in results:
+                record(result)
+            if repeat and results[0].status == "passed" and "hygiene" in checks:
+                for result in hygiene_results(ctx, case, case.params_object, case.arrays(),
+                                              _quiet_call(ctx, case), repeat=True):
+                    if result.clause == "HYGIENE-3":
+                        record(result)
+        if "oracle" in checks and oracle_ctx is not None:
+            for result in check_oracle(ctx, case):
+                record(result)
+
+    try:
+        if cases is not None:  # explicit cases only (--case)
+            for case in cases:
+                run_case(case, repeat=True)
+                for name in _property_names(checks):
+                    if case.op in PROPERTIES[name].ops:
+                        for result in PROPERTIES[name].run(ctx, case):
+                            record(result)
+            return run
+        if settings.catalogue:
+            catalogue = [c for c in catalogue_cases(ops=ops, ranks=ranks, dtypes=dtypes)]
+            say(f"{backend.name}: catalogue ({len(catalogue)} cases)")
+            for case in catalogue:
+                run_case(case, repeat=True)
+        for op in ops:
+            if "differential" in checks or "oracle" in checks:
+                say(f"{backend.name}: {op} generated cases")
+                run_stream(ctx, strategies.cases(op, ranks=ranks, dtypes=dtypes, **size),
+                           lambda case: _stream_check(ctx, case, checks, oracle_ctx), settings.max_examples, record)
+            if "special" in checks:
+                say(f"{backend.name}: {op} special values")
+                run_stream(ctx, strategies.special_cases(op, ranks=ranks, dtypes=dtypes, **size),
+                           lambda case: check_differential(ctx, case, "special"),
+                           max(settings.max_examples // 2, 1), record)
+        for name in _property_names(checks):
+            prop = PROPERTIES[name]
+            for op in [op for op in prop.ops if op in ops]:
+                say(f"{backend.name}: property {name} on {op}")
+                run_stream(ctx, prop.strategy(op, ranks=ranks, dtypes=dtypes, **size),
+                           lambda case, prop=prop: prop.run(ctx, case),
+                           max(settings.max_examples // 2, 1), record)
+        if "invalid" in checks:
+            say(f"{backend.name}: invalid configurations ({len(INVALID)})")
+            for entry in INVALID:
+                if entry.op in ops:
+                    record(check_invalid(ctx, entry))
+    finally:
+        invoker.close()
+        run.seconds = time.perf_counter() - started
+        run.backend_seconds = ctx.backend_seconds
+        run.harness_seconds = run.seconds - ctx.backend_seconds
+    return run
+
+
+def _quiet_call(ctx: CheckContext, case: Case) -> Call:
+    try:
+        return ctx.call(case.op, case.arrays(), case.params_object)
+    except BackendFailure:
+        return Call({}, [], 0.0)
+
+
+def _stream_check(ctx: CheckContext, case: Case, checks: Sequence[str], oracle: CheckContext | None) -> list[CheckResult]:
+    results = check_differential(ctx, case) if "differential" in checks else []
+    if "oracle" in checks and oracle is not None:
+        results += check_oracle(ctx, case)
+    return results
+
+
+def _property_names(checks: Sequence[str]) -> list[str]:
+    from .properties import PROPERTIES
+
+    if "property" in checks:
+        return list(PROPERTIES)
+    return [name for name in PROPERTIES if name in checks]
+
+
+def capabilities_json(backend: Backend) -> dict[str, Any]:
+    caps = asdict(backend.capabilities) if hasattr(backend.capabilities, "__dataclass_fields__") else {}
+    return {key: sorted(value) if isinstance(value, (set, frozenset)) else
+            (dict(value) if key == "unsupported" else value) for key, value in caps.items()}
+
+
+def resolve_checks(checks: Iterable[str] | None, oracle: bool) -> tuple[str, ...]:
+    """Expand ``checks`` (families or single property names); validate names."""
+    from .properties import PROPERTIES
+
+    if not checks:
+        selected = ["differential", "special", "property", "invalid", "hygiene"] + (["oracle"] if oracle else [])
+        return tuple(selected)
+    known = set(FAMILIES) | set(PROPERTIES) | {"differential"}
+    out = []
+    for check in checks:
+        name = check.split(":")[0] if check.startswith(("invalid:", "oracle:")) else check
+        if name not in known:
+            raise ValueError(f"unknown check {check!r}; families: {', '.join(FAMILIES)}; "
+                             f"properties: {', '.join(PROPERTIES)}")
+        out.append(name)
+    if oracle and "oracle" not in out:
+        out.append("oracle")
+    return tuple(out)
+
+
+def run_conformance(
+    backends: str | Backend | Sequence[str | Backend],
+    *,
+    ops: Iterable[str] | None = None,
+    ranks: Iterable[int] = (1, 2, 3),
+    dtypes: Iterable[str] | None = None,
+    checks: Iterable[str] | None = None,
+    max_examples: int = 20,
+    seed: int = 0,
+    cases: Sequence[Case | str] | None = None,
+    oracle: str | Backend | None = None,
+    isolate: bool = False,
+    timeout: float | None = 60.0,
+    catalogue: bool = True,
+    database: str | None = None,
+    progress: Progress | None = None,
+) -> Results:
+    """Check one or more backends against the spec; returns the structured :class:`Results`.
+
+    ``backends`` are loader specs (``"naive"``, ``"my_pkg.mod:backend"``, ``"path/file.py:attr"``) or
+    backend objects. ``cases`` (objects or descriptors) replaces catalogue and generated cases.
+    Deterministic for a given ``seed``.
+
+    >>> results = run_conformance("naive", ops=["conv"], ranks=[1], max_examples=2, checks=["differential"])
+    >>> results.exit_code
+    0
+    """
+    items = [backends] if isinstance(backends, str) or not isinstance(backends, Sequence) else list(backends)
+    oracle_backend = load(oracle) if isinstance(oracle, str) else oracle
+    chosen_ops = tuple(ops) if ops else tuple(OPS)
+    unknown = [op for op in chosen_ops if op not in OPS]
+    if unknown:
+        raise ValueError(f"unknown ops {unknown}; ops are {sorted(OPS)}")
+    settings = Settings(ops=chosen_ops, ranks=tuple(ranks), dtypes=tuple(dtypes) if dtypes else None,
+                        checks=resolve_checks(checks, oracle_backend is not None), max_examples=max_examples,
+                        seed=seed, catalogue=catalogue, isolate=isolate, timeout=timeout, database=database)
+    parsed = None if cases is None else [Case.parse(c) if isinstance(c, str) else c for c in cases]
+    results = Results(settings={key: list(value) if isinstance(value, tuple) else value
+                                for key, value in asdict(settings).items()}
+                      | {"oracle": getattr(oracle_backend, "name", None), "cases": None if parsed is None else
+                         [c.descriptor for c in parsed]})
+    for item in items:
+        spec = item if isinstance(item, str) else getattr(item, "name", repr(item))
+        backend = load(item) if isinstance(item, str) else item
+        results.backends.append(run_backend(backend, spec, settings, cases=parsed, oracle=oracle_backend,
+                                            progress=progress))
+    return results
+
+
+def print_progress(message: str) -> None:
+    """A progress callback writing one line per stage to stderr."""
+    print(f"  … {message}", file=sys.stderr, flush=True)
