@@ -1,0 +1,244 @@
+"""The ``convspec`` command.
+
+    convspec shape conv --input 1,3,224,224 --weight 64,3,7,7 --stride 2 --padding 3
+    convspec check naive im2col scipy torch --report report.html
+    convspec backends
+
+Exit codes: 0 success / every supported check passed; 1 non-conformance found; 2 usage error,
+invalid parameters, or a backend that could not be loaded. Errors are one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .spec import (
+    OPS,
+    AvgPoolParams,
+    ConvParams,
+    ConvSpecError,
+    ConvTransposeParams,
+    MaxPoolParams,
+    effective_kernel,
+)
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed as one line, exit code 2."""
+
+
+def _ints(text: str) -> tuple[int, ...] | int:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from exc
+    return values[0] if len(values) == 1 else values
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    value = _ints(text)
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _padding(text: str) -> Any:
+    """'3', '1,2', '1:2,0:0' (before:after per dim) or a padding string."""
+    if text[:1].isalpha():
+        return text
+    try:
+        if ":" in text:
+            return tuple(tuple(int(v) for v in pair.split(":")) for pair in text.split(","))
+        return _ints(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read padding {text!r}: use 3, 1,2, 1:2,0:0 or same") from exc
+
+
+def _build_params(args: argparse.Namespace) -> Any:
+    op = args.op
+    common: dict[str, Any] = {"input_shape": args.input}
+    if args.padding is not None:
+        common["padding"] = args.padding
+    if args.dilation is not None:
+        common["dilation"] = args.dilation
+    if op in ("conv", "conv_transpose"):
+        if args.weight is None:
+            raise UsageError(f"convspec shape {op} needs --weight")
+        common["weight_shape"] = args.weight
+        common["stride"] = 1 if args.stride is None else args.stride
+        common["groups"] = args.groups
+        if args.bias:
+            out_channels = args.weight[0] if op == "conv" else args.weight[1] * args.groups
+            common["bias_shape"] = (out_channels,)
+        if op == "conv":
+            return ConvParams(padding_mode=args.padding_mode, **common)
+        return ConvTransposeParams(output_padding=args.output_padding, **common)
+    if args.kernel is None:
+        raise UsageError(f"convspec shape {op} needs --kernel")
+    common.update(kernel_size=args.kernel, stride=args.stride, ceil_mode=args.ceil_mode)
+    if op == "max_pool":
+        return MaxPoolParams(**common)
+    if args.count_include_pad is None:
+        raise UsageError("avg_pool needs --count-include-pad or --no-count-include-pad (AVGPOOL-PARAM-1)")
+    return AvgPoolParams(count_include_pad=args.count_include_pad, divisor_override=args.divisor_override, **common)
+
+
+def _shape_report(op: str, params: Any) -> str:
+    lines = [f"{op}: input {params.input_shape}"
+             + (f", weight {params.weight_shape}" if hasattr(params, "weight_shape") else "")
+             + f" -> output {params.output_shape}"]
+    requested = params.padding if isinstance(params.padding, str) else "explicit"
+    lines.append("pads (before, after) per spatial dim: "
+                 + ", ".join(str(pair) for pair in params.pads) + f"   [padding: {requested}]")
+    kernel = params.kernel_size
+    if isinstance(params, ConvTransposeParams):
+        lines.append("formula (CONVT-SHAPE-1): o = (n - 1)*s - p_b - p_a + d*(k - 1) + output_padding + 1")
+        for i, (n, o) in enumerate(zip(params.input_shape[2:], params.output_shape[2:])):
+            k, s, d, (pb, pa), op_ = kernel[i], params.stride[i], params.dilation[i], params.pads[i], \
+                params.output_padding[i]
+            lines.append(f"  dim {i}: ({n} - 1)*{s} - {pb} - {pa} + {d}*({k} - 1) + {op_} + 1 = {o}")
+        return "\n".join(lines)
+    ceil = getattr(params, "ceil_mode", False)
+    clause = "POOL-CEIL-1" if ceil else ("CONV-SHAPE-1" if isinstance(params, ConvParams) else "POOL-SHAPE-1")
+    rounding = "ceil" if ceil else "floor"
+    lines.append(f"formula ({clause}): o = {rounding}((n + p_b + p_a - d*(k - 1) - 1) / s) + 1"
+                 + (", then o -= 1 if (o - 1)*s >= n + p_b" if ceil else ""))
+    for i, (n, o) in enumerate(zip(params.input_shape[2:], params.output_shape[2:])):
+        k, s, d, (pb, pa) = kernel[i], params.stride[i], params.dilation[i], params.pads[i]
+        lines.append(f"  dim {i}: {rounding}(({n} + {pb} + {pa} - {effective_kernel(k, d) - 1} - 1) / {s}) + 1"
+                     f" -> {o}")
+    return "\n".join(lines)
+
+
+def cmd_shape(args: argparse.Namespace) -> int:
+    params = _build_params(args)
+    print(_shape_report(args.op, params))
+    return 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from .backends import available_backends, capability_table
+
+    print(capability_table(available_backends()))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .backends import load
+    from .conformance import Case, run_conformance
+    from .conformance.runner import print_progress
+
+    backends = [load(spec) for spec in args.backends]  # fail fast, one line each
+    oracle = load(args.oracle) if args.oracle else None
+    cases = None
+    if args.case:
+        try:
+            cases = [Case.parse(text) for text in args.case]
+            for case in cases:
+                case.build()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    results = run_conformance(
+        backends, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes,
+        checks=args.checks, max_examples=args.max_examples, seed=args.seed, cases=cases, oracle=oracle,
+        isolate=args.isolate, timeout=args.timeout, catalogue=not args.no_catalogue, database=args.database,
+        progress=None if args.quiet else print_progress,
+    )
+    for run, spec in zip(results.backends, args.backends):
+        run.spec = spec
+        for result in run.results:
+            result.backend_spec = spec
+    print(results.summary())
+    for path in args.report or ():
+        from .conformance.reports import write_report
+
+        write_report(results, path)
+        print(f"report written: {path}", file=sys.stderr)
+    return results.exit_code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from .conformance.reports import write_report
+    from .conformance.results import Results
+
+    runs = []
+    for path in args.results:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                runs.append(Results.from_json(json.load(handle)))
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"cannot read results {path}: {exc}") from exc
+    merged = runs[0] if len(runs) == 1 else Results.merge(runs)
+    write_report(merged, args.output)
+    print(f"report written: {args.output}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="convspec", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    shape = sub.add_parser("shape", help="output shape, resolved pads and the formula of one op")
+    shape.add_argument("op", choices=[op for op in OPS if not OPS[op].is_gradient])
+    shape.add_argument("--input", type=_shape, required=True, help="N,C,S1,...")
+    shape.add_argument("--weight", type=_shape, help="conv: C_out,C_in/groups,K1,...; conv_transpose: C_in,C_out/groups,K1,...")
+    shape.add_argument("--kernel", type=_ints, help="pool kernel size (int or per dim)")
+    shape.add_argument("--stride", type=_ints)
+    shape.add_argument("--padding", type=_padding, help="3 | 1,2 | 1:2,0:0 | valid | same | same_upper | same_lower")
+    shape.add_argument("--dilation", type=_ints)
+    shape.add_argument("--groups", type=int, default=1)
+    shape.add_argument("--padding-mode", default="zeros", help="zeros | reflect | replicate | circular")
+    shape.add_argument("--output-padding", type=_ints, default=0)
+    shape.add_argument("--bias", action="store_true")
+    shape.add_argument("--ceil-mode", action="store_true")
+    shape.add_argument("--count-include-pad", action=argparse.BooleanOptionalAction, default=None)
+    shape.add_argument("--divisor-override", type=int)
+    shape.set_defaults(func=cmd_shape)
+
+    check = sub.add_parser("check", help="check backends against the spec")
+    check.add_argument("backends", nargs="+", help="naive, im2col, scipy, torch, torch:cuda, module:attr, file.py:attr")
+    check.add_argument("--ops", nargs="+", choices=list(OPS), metavar="OP")
+    check.add_argument("--ranks", nargs="+", type=int, default=[1, 2, 3])
+    check.add_argument("--dtypes", nargs="+", choices=["float16", "bfloat16", "float32", "float64"])
+    check.add_argument("--checks", nargs="+", metavar="CHECK",
+                       help="families (differential special property invalid hygiene oracle) or property names")
+    check.add_argument("--max-examples", type=int, default=20, help="generated cases per op and check (default 20)")
+    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--case", action="append", metavar="DESCRIPTOR", help="run only this case (repeatable)")
+    check.add_argument("--oracle", metavar="BACKEND", help="also compare against this backend")
+    check.add_argument("--isolate", action="store_true", help="run each backend call in a child process")
+    check.add_argument("--timeout", type=float, default=60.0, help="seconds per call under --isolate")
+    check.add_argument("--report", nargs="+", metavar="FILE", help="write .json, .md or .html reports")
+    check.add_argument("--no-catalogue", action="store_true", help="skip the named edge cases")
+    check.add_argument("--database", metavar="DIR", help="keep hypothesis' example database here to replay failures")
+    check.add_argument("--quiet", action="store_true", help="no progress lines")
+    check.set_defaults(func=cmd_check)
+
+    backends = sub.add_parser("backends", help="list the backends the loader finds and their capabilities")
+    backends.set_defaults(func=cmd_backends)
+
+    report = sub.add_parser("report", help="render or merge saved results into one report")
+    report.add_argument("results", nargs="+", help="results .json files")
+    report.add_argument("-o", "--output", required=True, help="report file: .json, .md or .html")
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConvSpecError, UsageError) as exc:
+        print(f"convspec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("convspec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

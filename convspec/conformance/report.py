@@ -1,0 +1,76 @@
+"""Turning results into text: the terminal summary and the failure details.
+
+Results carry structure only (STYLE.md §20); this module is where it becomes prose.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING
+
+from .results import NONCONFORMING, STATUSES, CheckResult
+
+if TYPE_CHECKING:
+    from .results import Results
+
+
+def counts_by(results: list[CheckResult], *keys: str) -> dict[tuple[str, ...], Counter[str]]:
+    """Status counts grouped by the given CheckResult attributes (e.g. "op", "family")."""
+    table: dict[tuple[str, ...], Counter[str]] = defaultdict(Counter)
+    for result in results:
+        table[tuple(getattr(result, key) for key in keys)][result.status] += 1
+    return dict(table)
+
+
+def _counts_text(counter: Counter[str]) -> str:
+    return " ".join(f"{counter[s]} {s}" for s in STATUSES if counter[s])
+
+
+def describe_failure(result: CheckResult, indent: str = "    ") -> str:
+    """Clause, case, worst element and reproducers of one non-conforming result."""
+    from ..spec import CLAUSES
+
+    lines = [f"{result.status.upper()} {result.op} [{result.check}] {result.clause}: {CLAUSES.get(result.clause, '')}"]
+    if result.case is not None:
+        lines.append(f"case: {result.case.descriptor}")
+    if result.message:
+        lines.append(f"what: {result.message}")
+    worst = result.worst
+    if worst is not None and not worst.passed and worst.max_ratio and worst.max_ratio != float("inf"):
+        lines.append(f"error / bound: {worst.max_ratio:.3g}")
+    repro = result.reproducer()
+    lines.append(f"reproduce: {repro['cli']}")
+    lines.append("python:")
+    lines += ["  " + line for line in repro["python"].splitlines()]
+    return "\n".join(indent + line if i else indent[:-2] + "- " + line for i, line in enumerate(lines))
+
+
+def terminal_summary(results: Results, *, max_failures: int = 10) -> str:
+    """Per backend: the verdict, counts per op and check family, unsupported reasons, failures."""
+    out = []
+    for run in results.backends:
+        header = f"{run.name}: {run.verdict.upper()}"
+        if run.load_error:
+            out.append(f"{header} — {run.load_error}")
+            continue
+        out.append(f"{header}  ({_counts_text(run.counts())}; {run.seconds:.1f} s, "
+                   f"backend {run.backend_seconds:.1f} s, harness {run.harness_seconds:.1f} s)")
+        table = counts_by(run.results, "op", "family")
+        ops = sorted({op for op, _ in table})
+        families = sorted({family for _, family in table})
+        width = max((len(op) for op in ops), default=4)
+        for op in ops:
+            cells = [f"{family} {_counts_text(table[(op, family)])}" for family in families if (op, family) in table]
+            out.append(f"  {op:<{width}}  " + " | ".join(cells))
+        reasons = Counter(r.message.split(":")[0] for r in run.results if r.status == "unsupported")
+        if reasons:
+            out.append("  unsupported (declared by the backend): "
+                       + "; ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(8)))
+        failures = [r for r in run.results if r.status in NONCONFORMING]
+        for result in failures[:max_failures]:
+            out.append(describe_failure(result))
+        if len(failures) > max_failures:
+            out.append(f"  … {len(failures) - max_failures} more non-conforming results (see --report)")
+    verdict = "all backends conform" if results.conformant else "NON-CONFORMANCE found"
+    out.append(f"convspec {results.suite_version}, spec {results.spec_version}: {verdict}")
+    return "\n".join(out)
