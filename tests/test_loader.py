@@ -138,9 +138,15 @@ def assert_runs(backend):
 # ---- each form of spec --------------------------------------------------------------------------
 
 
-def test_builtin_naive_loads():
-    backend = load("naive")
-    assert type(backend).__name__ == "NaiveBackend" and isinstance(backend.capabilities, Capabilities)
+@pytest.mark.parametrize("name", ["naive", "im2col", "scipy", "scipy:fft", "torch"])
+def test_every_cpu_builtin_loads_and_runs(name):  # CONV-SHAPE-1, DTYPE-1
+    if name == "torch":
+        pytest.importorskip("torch")
+    backend = load(name)
+    assert isinstance(backend.capabilities, Capabilities) and isinstance(backend.name, str)
+    y = backend.conv(np.ones((1, 1, 4), np.float32), np.ones((1, 1, 2), np.float32), None, ZERO_CONV)
+    assert np.asarray(y).dtype == np.float32
+    np.testing.assert_array_equal(y, np.full(ZERO_CONV.output_shape, 2.0))
 
 
 def test_builtins_are_registered_by_dotted_path():  # STYLE.md §15

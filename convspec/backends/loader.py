@@ -14,6 +14,7 @@ or as one :class:`BackendLoadError` line saying what was tried and why it failed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -387,7 +388,7 @@ def available_backends() -> list[BackendInfo]:
     unavailable: ``load(name)`` never reaches it.
     """
     infos = [
-        _probe(name, "built-in", str(builtin), lambda name=name, builtin=builtin: _load_builtin(name, builtin))
+        _probe(name, "built-in", str(builtin), functools.partial(_load_builtin, name, builtin))
         for name, builtin in BUILTIN_BACKENDS.items()
     ]
     taken = {name: "the built-in" for name in BUILTIN_BACKENDS}
@@ -398,7 +399,7 @@ def available_backends() -> list[BackendInfo]:
             continue
         taken[entry.name] = f"entry point {entry.value}"
         infos.append(_probe(entry.name, "entry point", entry.value,
-                            lambda entry=entry: _load_entry_point(entry.name, entry)))
+                            functools.partial(_load_entry_point, entry.name, entry)))
     return infos
 
 
