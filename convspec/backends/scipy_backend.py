@@ -364,8 +364,9 @@ class ScipyBackend:
         check_arrays("max_pool", params, {"x": x})
         x = np.asarray(x)
         indices = self._max_select(x, params)
-        plane = x.reshape(x.shape[:2] + (-1,))
-        y = np.take_along_axis(plane, indices.reshape(indices.shape[:2] + (-1,)), axis=2)
+        plane = x.reshape(x.shape[:2] + (math.prod(params.input_shape[2:]),))
+        y = np.take_along_axis(plane, indices.reshape(indices.shape[:2] + (math.prod(params.output_shape[2:]),)),
+                               axis=2)
         return y.reshape(params.output_shape), indices
 
     def max_pool_backward(self, x: np.ndarray, dy: np.ndarray, params: MaxPoolParams) -> np.ndarray:
