@@ -31,7 +31,13 @@ FEATURES: dict[str, str] = {
     "count_include_pad": "avg pool counting padding in the divisor [AVGPOOL-DEF-1]",
     "divisor_override": "avg pool with divisor_override [AVGPOOL-DEF-1]",
     "empty_batch": "N = 0 [LAYOUT-1]",
+    # Declared only, never returned by features_of: a max_pool that returns no indices.
+    "indices": "max_pool also returns its indices [MAXPOOL-INDEX-1]",
 }
+
+#: Features a backend may declare unsupported without making whole cases unsupported: the runner
+#: skips just that part of the check and says so.
+PARTIAL_FEATURES = ("indices",)
 
 
 def features_of(op: str, params: Params) -> frozenset[str]:
