@@ -124,7 +124,7 @@ class NaiveBackend:
     >>> from convspec.spec import ConvParams
     >>> x = np.arange(5.0).reshape(1, 1, 5); w = np.ones((1, 1, 3))
     >>> NaiveBackend().conv(x, w, None, ConvParams(input_shape=x.shape, weight_shape=w.shape, padding=1))
-    array([[[ 1.,  3.,  6.,  9.,  7.]]])
+    array([[[1., 3., 6., 9., 7.]]])
     """
 
     name = "naive"

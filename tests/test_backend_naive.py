@@ -1,0 +1,402 @@
+"""The naive backend against the float64 reference: every op and gradient, every feature, ranks 1-4,
+float16/bfloat16/float32/float64 within the error bound of ERR-BOUND-1 (its declared accumulation
+is float64), max pool exact, special values, hygiene. Sizes stay tiny: the backend loops in Python."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import convspec.reference as R
+from convspec.backends.base import Capabilities
+from convspec.backends.naive import NaiveBackend, round_to, source_index
+from convspec.spec import (
+    OPS,
+    AvgPoolParams,
+    ConvParams,
+    ConvTransposeParams,
+    InvalidParams,
+    MaxPoolParams,
+    bfloat16_available,
+    dtype_name,
+    to_dtype,
+)
+from convspec.spec.accuracy import error_bound, terms_per_output
+
+BACKEND = NaiveBackend()
+DTYPES = ["float64", "float32", "float16"] + (["bfloat16"] if bfloat16_available() else [])
+naive_module = importlib.import_module("convspec.backends.naive")
+
+
+# ------------------------------------------------------------------------------------------
+# the harness: run an op on the backend and on the reference, compare under the error model
+
+
+def make_arrays(op: str, params, dtype: str, seed: int) -> dict:
+    """Random inputs of ``op`` in ``dtype`` (the reference then sees the same rounded values)."""
+    rng = np.random.default_rng(seed)
+    shapes = {"x": params.input_shape, "dy": params.output_shape}
+    if isinstance(params, (ConvParams, ConvTransposeParams)):
+        shapes.update(w=params.weight_shape, b=params.bias_shape)
+    return {name: None if shapes[name] is None else rng.standard_normal(shapes[name]).astype(to_dtype(dtype))
+            for name in OPS[op].inputs}
+
+
+def run(backend, op: str, params, arrays: dict) -> dict:
+    info = OPS[op]
+    result = getattr(backend, op)(*(arrays[name] for name in info.inputs), params)
+    return dict(zip(info.outputs, (result,) if len(info.outputs) == 1 else result))
+
+
+def assert_within_bound(name, out, ref, mag, k, dtype, accumulation):
+    """ERR-BOUND-1 per element, ERR-SPECIAL-1 for NaN and infinite references."""
+    out64 = np.asarray(out).astype(np.float64)
+    assert np.array_equal(np.isnan(out64), np.isnan(ref)), f"{name}: NaN pattern differs (ERR-SPECIAL-1)"
+    infinite = np.isinf(ref)
+    assert np.array_equal(out64[infinite], ref[infinite]), f"{name}: infinities differ (ERR-SPECIAL-1)"
+    finite = np.isfinite(ref)
+    bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation)
+    error = np.where(finite, np.abs(out64 - np.where(finite, ref, 0)), 0.0)
+    bad = ~(error <= bound)
+    if bad.any():
+        worst = np.unravel_index(np.argmax(np.where(bad, error / bound, -np.inf)), bad.shape)
+        pytest.fail(
+            f"{name}: {bad.sum()} of {bad.size} elements ({100 * bad.mean():.1f}%) outside the bound (ERR-BOUND-1); "
+            f"worst at {tuple(map(int, worst))}: out={out64[worst]!r} ref={ref[worst]!r} "
+            f"error={error[worst]:.3g} bound={bound[worst]:.3g} (K={k}, dtype={dtype})"
+        )
+
+
+def check(backend, op: str, params, arrays: dict) -> dict:
+    """Backend vs reference for every output of ``op``; inputs unchanged; dtypes and shapes right."""
+    dtype = dtype_name(arrays["x"].dtype)
+    before = {name: a.copy() for name, a in arrays.items() if a is not None}
+    outs = run(backend, op, params, arrays)
+    for name, a in before.items():  # HYGIENE-1
+        assert arrays[name].dtype == a.dtype and np.array_equal(arrays[name], a, equal_nan=True), f"{name} mutated"
+    ref = R.evaluate(op, arrays, params)
+    mag = R.magnitude(op, arrays, params)
+    k = terms_per_output(op, params)
+    for name in OPS[op].outputs:
+        out = outs[name]
+        if ref[name] is None:
+            assert out is None, f"{name} should be None without a bias"
+            continue
+        out = np.asarray(out)
+        assert out.shape == ref[name].shape, f"{name}: shape {out.shape} != {ref[name].shape} (HYGIENE-2)"
+        if name == "indices":  # MAXPOOL-INDEX-1, ERR-EXACT-1
+            assert out.dtype == np.int64
+            np.testing.assert_array_equal(out, ref[name], err_msg="indices differ (ERR-EXACT-1)")
+            continue
+        assert out.dtype == arrays["x"].dtype, f"{name}: dtype {out.dtype} != input {arrays['x'].dtype} (DTYPE-1)"
+        if op == "max_pool":  # ERR-EXACT-1: the output is one of the inputs
+            assert np.array_equal(out.astype(np.float64), ref[name], equal_nan=True), "max_pool y not exact"
+        else:
+            assert_within_bound(f"{op}.{name}", out, ref[name], mag[name], k[name], dtype,
+                                backend.capabilities.accumulation)
+    return outs
+
+
+def seed_of(*parts) -> int:
+    return zlib.crc32(repr(parts).encode())
+
+
+# ------------------------------------------------------------------------------------------
+# a table of small problems, one or more features each (clause ids in the ids)
+
+CONV = {
+    "rank1-bias-pad-CONV-DEF-1": dict(input_shape=(2, 3, 7), weight_shape=(4, 3, 3), bias_shape=(4,), padding=1),
+    "groups-Cout-per-group-2-CONV-GROUPS-1": dict(input_shape=(2, 4, 5, 4), weight_shape=(6, 2, 3, 2),
+                                                  bias_shape=(6,), groups=2, padding=1),
+    "depthwise-CONV-GROUPS-1": dict(input_shape=(1, 3, 5, 4), weight_shape=(6, 1, 3, 3), groups=3, padding=1),
+    "dilation-CONV-DEF-1": dict(input_shape=(1, 2, 7, 6), weight_shape=(2, 2, 2, 3), dilation=(3, 2)),
+    "stride-over-kernel-CONV-SHAPE-1": dict(input_shape=(2, 2, 9, 8), weight_shape=(3, 2, 2, 2), stride=(3, 4)),
+    "asymmetric-pads-PAD-1": dict(input_shape=(1, 2, 5, 4), weight_shape=(2, 2, 3, 2), padding=((2, 0), (1, 3))),
+    "same-lower-strided-PAD-5": dict(input_shape=(1, 2, 6, 5), weight_shape=(2, 2, 4, 3), stride=2,
+                                     padding="same_lower"),
+    "same-upper-PAD-4": dict(input_shape=(1, 2, 5), weight_shape=(2, 2, 4), padding="same"),
+    "reflect-PAD-MODE-1": dict(input_shape=(1, 2, 5, 4), weight_shape=(2, 2, 3, 3), padding=((2, 1), (3, 1)),
+                               padding_mode="reflect", bias_shape=(2,)),
+    "replicate-PAD-MODE-1": dict(input_shape=(1, 2, 3, 4), weight_shape=(2, 2, 2, 3), padding=((4, 1), (1, 2)),
+                                 padding_mode="replicate", stride=(1, 2)),
+    "circular-PAD-MODE-1": dict(input_shape=(2, 2, 4, 3), weight_shape=(4, 1, 3, 2), padding=((4, 2), (1, 3)),
+                                padding_mode="circular", groups=2, dilation=(1, 2)),
+    "rank3-CONV-DEF-1": dict(input_shape=(1, 2, 4, 3, 4), weight_shape=(2, 2, 2, 2, 3), stride=(1, 2, 1),
+                             padding=((1, 0), (1, 1), (0, 2)), dilation=(1, 1, 2), bias_shape=(2,)),
+    "rank3-reflect-PAD-MODE-1": dict(input_shape=(1, 1, 3, 3, 4), weight_shape=(1, 1, 2, 2, 2), padding=1,
+                                     padding_mode="reflect"),
+    "rank4-CONV-DEF-1": dict(input_shape=(1, 1, 3, 2, 3, 2), weight_shape=(2, 1, 2, 1, 2, 2), padding=((1, 0),) * 4),
+    "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 5, 4), weight_shape=(2, 2, 3, 3), bias_shape=(2,), padding=1),
+}
+
+CONV_TRANSPOSE = {
+    "rank1-output-padding-CONVT-DEF-1": dict(input_shape=(2, 3, 5), weight_shape=(3, 2, 3), bias_shape=(2,),
+                                             stride=2, padding=1, output_padding=1),
+    "groups-dilation-asymmetric-CONVT-SHAPE-1": dict(input_shape=(2, 4, 4, 3), weight_shape=(4, 3, 3, 2),
+                                                     bias_shape=(6,), stride=(2, 3), padding=((1, 0), (2, 1)),
+                                                     output_padding=(1, 2), dilation=(1, 2), groups=2),
+    "depthwise-CONVT-PARAM-1": dict(input_shape=(1, 3, 4, 4), weight_shape=(3, 1, 2, 3), groups=3, stride=1,
+                                    dilation=(2, 3), output_padding=(1, 2)),
+    "stride-over-kernel-CONVT-SHAPE-1": dict(input_shape=(1, 2, 3, 3), weight_shape=(2, 2, 2, 1), stride=(3, 4)),
+    "rank3-CONVT-DEF-1": dict(input_shape=(1, 2, 2, 3, 2), weight_shape=(2, 2, 2, 2, 2), stride=(2, 1, 2),
+                              padding=((0, 1), (1, 0), (0, 0)), output_padding=(1, 0, 1)),
+    "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 4), weight_shape=(2, 3, 3), bias_shape=(3,), stride=2),
+}
+
+MAX_POOL = {
+    "rank1-ceil-overhang-POOL-CEIL-1": dict(input_shape=(2, 2, 8), kernel_size=3, stride=2, padding=1,
+                                            ceil_mode=True),
+    "rank2-dilation-asymmetric-MAXPOOL-DEF-1": dict(input_shape=(1, 2, 7, 6), kernel_size=(2, 3), stride=(2, 1),
+                                                    padding=((1, 0), (2, 1)), dilation=(2, 1)),
+    "stride-over-kernel-POOL-SHAPE-1": dict(input_shape=(1, 2, 9, 7), kernel_size=2, stride=3, ceil_mode=True),
+    "big-pad-same-lower-POOL-WINDOW-1": dict(input_shape=(1, 1, 5, 4), kernel_size=(4, 3), padding="same_lower"),
+    "rank3-MAXPOOL-INDEX-1": dict(input_shape=(1, 2, 4, 3, 5), kernel_size=(2, 2, 3), stride=(2, 1, 2), padding=1,
+                                  ceil_mode=True),
+    "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 5, 5), kernel_size=2),
+}
+
+AVG_POOL = {
+    "rank1-include-pad-ceil-AVGPOOL-DEF-1": dict(input_shape=(2, 2, 8), kernel_size=3, stride=2, padding=1,
+                                                 ceil_mode=True, count_include_pad=True),
+    "rank1-exclude-pad-ceil-AVGPOOL-DEF-1": dict(input_shape=(2, 2, 8), kernel_size=3, stride=2, padding=1,
+                                                 ceil_mode=True, count_include_pad=False),
+    "rank2-divisor-override-AVGPOOL-PARAM-1": dict(input_shape=(1, 2, 6, 5), kernel_size=(3, 2), padding=1,
+                                                   count_include_pad=True, divisor_override=5),
+    "rank2-dilation-asymmetric-AVGPOOL-DEF-1": dict(input_shape=(1, 2, 7, 6), kernel_size=(2, 3), stride=(2, 1),
+                                                    padding=((1, 0), (2, 1)), dilation=(2, 1),
+                                                    count_include_pad=True),
+    "rank3-AVGPOOL-DEF-1": dict(input_shape=(1, 1, 4, 5, 3), kernel_size=(2, 3, 2), stride=(1, 2, 2), padding=1,
+                                ceil_mode=True, count_include_pad=False),
+    "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 5, 5), kernel_size=2, count_include_pad=False),
+}
+
+FAMILIES = [
+    (("conv", "conv_backward"), ConvParams, CONV),
+    (("conv_transpose", "conv_transpose_backward"), ConvTransposeParams, CONV_TRANSPOSE),
+    (("max_pool", "max_pool_backward"), MaxPoolParams, MAX_POOL),
+    (("avg_pool", "avg_pool_backward"), AvgPoolParams, AVG_POOL),
+]
+CASES = [
+    pytest.param(op, params_type, kwargs, id=f"{op}-{name}")
+    for ops, params_type, table in FAMILIES for name, kwargs in table.items() for op in ops
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op, params_type, kwargs", CASES)
+def test_matches_reference_within_error_bound(op, params_type, kwargs, dtype):
+    # ERR-BOUND-1 (float64 accumulation), ERR-EXACT-1, DTYPE-1, HYGIENE-1, HYGIENE-2, CONV-GRAD-1,
+    # CONVT-GRAD-1, MAXPOOL-GRAD-1, AVGPOOL-GRAD-1
+    params = params_type(**kwargs)
+    check(BACKEND, op, params, make_arrays(op, params, dtype, seed_of(op, kwargs, dtype)))
+
+
+# ------------------------------------------------------------------------------------------
+# random problems (hypothesis): every feature combined, derived so that each is valid
+
+
+@st.composite
+def conv_problems(draw):
+    rank = draw(st.integers(1, 3), label="rank")
+    groups, c_g, m = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="padding_mode")
+    kernel, stride, dilation, pads, size = [], [], [], [], []
+    for _ in range(rank):
+        k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        pair = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        # valid by construction: padded extent >= d(k-1)+1 (CONV-SHAPE-2), pads <= n-1 (PAD-MODE-2)
+        n = max(d * (k - 1) + 1 - sum(pair), max(pair) + 1, 1) + draw(st.integers(0, 2))
+        kernel.append(k), stride.append(s), dilation.append(d), pads.append(pair), size.append(n)
+    bias = draw(st.booleans(), label="bias")
+    return ConvParams(input_shape=(draw(st.integers(0, 2)), groups * c_g, *size),
+                      weight_shape=(groups * m, c_g, *kernel), bias_shape=(groups * m,) if bias else None,
+                      stride=stride, padding=tuple(pads), dilation=dilation, groups=groups, padding_mode=mode)
+
+
+@st.composite
+def conv_transpose_problems(draw):
+    rank = draw(st.integers(1, 3), label="rank")
+    groups, c_g, m = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    kernel, stride, dilation, pads, out_pad, size = [], [], [], [], [], []
+    for _ in range(rank):
+        k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+        pair = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        op = draw(st.integers(0, max(s, d) - 1))  # CONVT-PARAM-1
+        # CONVT-SHAPE-1: (n-1)s - p_b - p_a + d(k-1) + op + 1 >= 1
+        n = max(1, -(-(sum(pair) - d * (k - 1) - op) // s) + 1) + draw(st.integers(0, 2))
+        kernel.append(k), stride.append(s), dilation.append(d), pads.append(pair), out_pad.append(op), size.append(n)
+    bias = draw(st.booleans(), label="bias")
+    return ConvTransposeParams(input_shape=(draw(st.integers(0, 2)), groups * c_g, *size),
+                               weight_shape=(groups * c_g, m, *kernel), bias_shape=(groups * m,) if bias else None,
+                               stride=stride, padding=tuple(pads), output_padding=out_pad, dilation=dilation,
+                               groups=groups)
+
+
+@st.composite
+def pool_problems(draw, params_type):
+    rank = draw(st.integers(1, 3), label="rank")
+    kernel = [draw(st.integers(1, 3)) for _ in range(rank)]
+    dilation = [draw(st.integers(1, 2)) for _ in range(rank)]
+    stride = [draw(st.integers(1, 3)) for _ in range(rank)]
+    pads = tuple((draw(st.integers(0, (k - 1) * d)), draw(st.integers(0, (k - 1) * d)))
+                 for k, d in zip(kernel, dilation))
+    size = [max(d * (k - 1) + 1 - sum(p), 1) + draw(st.integers(0, 3)) for k, d, p in zip(kernel, dilation, pads)]
+    extra = {}
+    if params_type is AvgPoolParams:
+        extra = dict(count_include_pad=draw(st.booleans()), divisor_override=draw(st.sampled_from([None, 1, 3])))
+    kwargs = dict(input_shape=(draw(st.integers(0, 2)), draw(st.integers(1, 2)), *size), kernel_size=kernel,
+                  stride=stride, dilation=dilation, ceil_mode=draw(st.booleans()), **extra)
+    try:
+        return params_type(padding=pads, **kwargs)
+    except InvalidParams:  # a window left empty by dilation gaps (POOL-WINDOW-1): drop the padding
+        unpadded = [max(n, d * (k - 1) + 1) for n, k, d in zip(size, kernel, dilation)]
+        return params_type(padding=0, **{**kwargs, "input_shape": kwargs["input_shape"][:2] + tuple(unpadded)})
+
+
+def check_random(op, params, dtype, seed):
+    check(BACKEND, op, params, make_arrays(op, params, dtype, seed))
+
+
+@settings(max_examples=30, deadline=None)
+@given(params=conv_problems(), dtype=st.sampled_from(["float64", "float32"]), seed=st.integers(0, 2**16))
+def test_random_conv_problems(params, dtype, seed):  # CONV-DEF-1, CONV-GRAD-1, PAD-MODE-1
+    for op in ("conv", "conv_backward"):
+        check_random(op, params, dtype, seed)
+
+
+@settings(max_examples=30, deadline=None)
+@given(params=conv_transpose_problems(), dtype=st.sampled_from(["float64", "float16"]), seed=st.integers(0, 2**16))
+def test_random_conv_transpose_problems(params, dtype, seed):  # CONVT-DEF-1, CONVT-GRAD-1
+    for op in ("conv_transpose", "conv_transpose_backward"):
+        check_random(op, params, dtype, seed)
+
+
+@settings(max_examples=30, deadline=None)
+@given(params=pool_problems(MaxPoolParams), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_random_max_pool_problems(params, dtype, seed):  # MAXPOOL-DEF-1, MAXPOOL-GRAD-1, POOL-CEIL-1
+    for op in ("max_pool", "max_pool_backward"):
+        check_random(op, params, dtype, seed)
+
+
+@settings(max_examples=30, deadline=None)
+@given(params=pool_problems(AvgPoolParams), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+def test_random_avg_pool_problems(params, dtype, seed):  # AVGPOOL-DEF-1, AVGPOOL-GRAD-1
+    for op in ("avg_pool", "avg_pool_backward"):
+        check_random(op, params, dtype, seed)
+
+
+# ------------------------------------------------------------------------------------------
+# max pool: ties, NaN and -inf windows
+
+
+def test_max_pool_ties_pick_the_first_in_window_order():  # MAXPOOL-TIE-1
+    x = np.array([[[3.0, 3, 1, 3]]])
+    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1))
+    np.testing.assert_array_equal(indices, [[[0, 1, 3]]])
+    np.testing.assert_array_equal(y, [[[3.0, 3, 3]]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_ties_everywhere_match_the_reference(dtype):  # MAXPOOL-TIE-1, ERR-EXACT-1
+    x = np.random.default_rng(5).integers(0, 3, size=(2, 2, 6, 5)).astype(to_dtype(dtype))
+    params = MaxPoolParams(input_shape=x.shape, kernel_size=(3, 2), stride=(1, 2), padding=1, ceil_mode=True)
+    dy = np.random.default_rng(6).standard_normal(params.output_shape).astype(x.dtype)
+    check(BACKEND, "max_pool", params, {"x": x})
+    check(BACKEND, "max_pool_backward", params, {"x": x, "dy": dy})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_nan_window_gives_nan_and_a_nan_index(dtype):  # MAXPOOL-NAN-1
+    x = np.array([[[1.0, np.nan, 5, np.nan, 2, 7, 0]]]).astype(to_dtype(dtype))
+    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=1))
+    y = y.astype(np.float64)
+    assert np.isnan(y[0, 0, :4]).all() and y[0, 0, 4] == 7.0
+    assert np.isnan(x[0, 0, indices[0, 0, :4]].astype(np.float64)).all()
+    assert all(p <= i < p + 3 for p, i in enumerate(indices[0, 0, :4]))  # a NaN of that window
+    assert indices[0, 0, 4] == 5
+
+
+def test_max_pool_minus_infinity_never_loses_to_padding():  # MAXPOOL-DEF-1, MAXPOOL-INDEX-1
+    x = np.full((1, 1, 4), -np.inf)
+    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=1, padding=1))
+    np.testing.assert_array_equal(y, np.full((1, 1, 4), -np.inf))
+    np.testing.assert_array_equal(indices, [[[0, 0, 1, 2]]])
+
+
+def test_max_pool_backward_accumulates_overlapping_windows():  # MAXPOOL-GRAD-1
+    x = np.array([[[0.0, 9, 1, 2]]])
+    params = MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1)
+    dx = BACKEND.max_pool_backward(x, np.array([[[1.0, 10, 100]]]), params)
+    np.testing.assert_array_equal(dx, [[[0.0, 11, 0, 100]]])
+
+
+def test_avg_pool_propagates_nan():  # AVGPOOL-DEF-1, ERR-SPECIAL-1
+    x = np.array([[[1.0, np.nan, 3, 4, 5]]])
+    params = AvgPoolParams(input_shape=x.shape, kernel_size=2, count_include_pad=False)
+    np.testing.assert_array_equal(np.isnan(BACKEND.avg_pool(x, params)), [[[True, False]]])
+
+
+# ------------------------------------------------------------------------------------------
+# the building blocks
+
+
+@pytest.mark.parametrize("mode, numpy_mode", [("reflect", "reflect"), ("replicate", "edge"), ("circular", "wrap")])
+def test_source_index_is_numpy_pad(mode, numpy_mode):  # PAD-MODE-1, PAD-MODE-2
+    for n in range(1, 6):
+        largest_pad = {"reflect": n - 1, "replicate": 2 * n + 1, "circular": n}[mode]
+        for pad in range(largest_pad + 1):
+            expected = np.pad(np.arange(n), pad, mode=numpy_mode)
+            got = [source_index(u, n, mode) for u in range(-pad, n + pad)]
+            assert got == expected.tolist(), (mode, n, pad)
+    assert source_index(-1, 4, "zeros") is None and source_index(4, 4, "zeros") is None
+
+
+@pytest.mark.skipif(not bfloat16_available(), reason="bfloat16 needs ml_dtypes")
+def test_round_to_bfloat16_rounds_once():  # DTYPE-1, DTYPE-2
+    bf16 = to_dtype("bfloat16")
+    # float64 -> float32 -> bfloat16 would give 1.0 (a tie after the first rounding); once gives 1 + 2^-7
+    value = np.array([1 + 2.0**-8 + 2.0**-30, -(1 + 2.0**-8 + 2.0**-30), 1 + 2.0**-8, 3e38, 3.4e38, np.inf, np.nan])
+    got = round_to(value, bf16).astype(np.float64)
+    assert got[0] == 1 + 2.0**-7 and got[1] == -(1 + 2.0**-7) and got[2] == 1.0  # the exact tie goes to even
+    assert np.isfinite(got[3]) and np.isinf(got[4]) and np.isinf(got[5]) and np.isnan(got[6])
+    # nearest everywhere: no bfloat16 neighbour is closer
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal(20000) * np.exp2(rng.integers(-40, 40, 20000))
+    rounded = round_to(values, bf16)
+    bits = rounded.view(np.uint16)  # neighbours: one unit in the last place up and down
+    up = np.where(rounded.astype(np.float64) >= 0, (bits + 1), (bits - 1)).astype(np.uint16).view(bf16)
+    down = np.where(rounded.astype(np.float64) >= 0, (bits - 1), (bits + 1)).astype(np.uint16).view(bf16)
+    error = np.abs(values - rounded.astype(np.float64))
+    assert (error <= np.abs(values - up.astype(np.float64))).all()
+    assert (error <= np.abs(values - down.astype(np.float64))).all()
+
+
+def test_capabilities_declare_float64_accumulation_and_slowness():  # ERR-BOUND-1
+    caps = BACKEND.capabilities
+    assert isinstance(caps, Capabilities) and BACKEND.name == "naive"
+    assert caps.accumulation == "float64" and caps.speed == "slow" and caps.ranks is None
+    assert caps.ops == frozenset(OPS) and not caps.unsupported
+    assert ("bfloat16" in caps.dtypes) == bfloat16_available()
+
+
+def test_invalid_arrays_are_refused():  # LAYOUT-1, DTYPE-1, GRAD-SHAPE-1
+    params = ConvParams(input_shape=(1, 2, 5), weight_shape=(3, 2, 3))
+    x, w = np.zeros((1, 2, 5)), np.zeros((3, 2, 3))
+    with pytest.raises(InvalidParams):
+        BACKEND.conv(np.zeros((1, 2, 6)), w, None, params)
+    with pytest.raises(InvalidParams):
+        BACKEND.conv(x, w.astype(np.float32), None, params)
+    with pytest.raises(InvalidParams):
+        BACKEND.conv_backward(x, w, np.zeros((1, 3, 4)), params)
+
+
+def test_docstring_examples_run():  # STYLE.md §9
+    result = doctest.testmod(naive_module)
+    assert result.failed == 0 and result.attempted > 0
+
