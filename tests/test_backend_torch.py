@@ -1,0 +1,575 @@
+"""TorchBackend (CPU) against the float64 reference (convspec.reference).
+
+Every op and gradient on ranks 1, 2, 3 with groups, depthwise, dilation, stride > kernel,
+asymmetric and 'same_lower' pads, every padding mode, output_padding, ceil-mode overhang,
+count_include_pad both ways, divisor_override and N = 0 — the cases PyTorch takes natively and
+those the backend transforms (F.pad first, cropping, −inf padding with index mapping, a size-1
+axis for 1-D divisor_override, float32 for CPU avg_pool3d in half precision). Linear ops must lie
+within ERR-BOUND-1, |out − ref| ≤ (2·K·u + u)·mag + tiny, with mag from ``reference.magnitude``
+and K from ``terms_per_output``; max pool values and indices must match exactly (ERR-EXACT-1),
+a NaN window's index must point at a NaN of that window (MAXPOOL-NAN-1). What PyTorch cannot do
+must be declared (Capabilities.unsupported_reason gives a reason, the call raises Unsupported).
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+
+from convspec import reference  # noqa: E402
+from convspec.backends.torch_backend import TorchBackend  # noqa: E402
+from convspec.spec import (  # noqa: E402
+    OPS,
+    AvgPoolParams,
+    ConvParams,
+    ConvTransposeParams,
+    InvalidParams,
+    MaxPoolParams,
+    Unsupported,
+    pool_output_size,
+    to_dtype,
+)
+from convspec.spec.accuracy import error_bound, terms_per_output  # noqa: E402
+from convspec.spec.dtypes import UNIT_ROUNDOFF  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = TorchBackend()
+
+
+# -- comparison with the reference ---------------------------------------------------------------
+
+def draw(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> np.ndarray:
+    """Standard normal data rounded to ``dtype``."""
+    return rng.standard_normal(shape).astype(to_dtype(dtype))
+
+
+def arrays_for(op: str, params: Any, dtype: str, rng: np.random.Generator) -> dict[str, np.ndarray | None]:
+    shapes = {"x": params.input_shape, "dy": params.output_shape,
+              "w": getattr(params, "weight_shape", None), "b": getattr(params, "bias_shape", None)}
+    return {name: None if shapes[name] is None else draw(shapes[name], dtype, rng) for name in OPS[op].inputs}
+
+
+def magnitude(op: str, arrays: dict[str, Any], params: Any, local: bool) -> dict[str, Any]:
+    """mag of ERR-BOUND-1; for a non-local backend every operand but w and b is replaced by its
+    largest absolute value (ERR-NONLOCAL-1)."""
+    if not local:
+        arrays = {name: None if a is None else (
+            np.full(a.shape, np.abs(a.astype(np.float64)).max(initial=0.0)) if name not in ("w", "b")
+            else a.astype(np.float64)) for name, a in arrays.items()}
+    return reference.magnitude(op, arrays, params)
+
+
+def assert_within_bound(label: str, out: np.ndarray, ref: np.ndarray, bound: np.ndarray) -> None:
+    """ERR-BOUND-1 per element and ERR-SPECIAL-1: a NaN reference needs NaN, an infinite one the
+    same infinity; the message gives the count, the share, the worst error / bound and where."""
+    out64 = np.asarray(out).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        error = np.where(out64 == ref, 0.0, np.abs(out64 - ref))
+        bad = np.where(np.isnan(ref), ~np.isnan(out64),
+                       np.where(np.isinf(ref), out64 != ref, ~(error <= bound)))
+    if bad.any():
+        ratio = np.where(bad, np.nan_to_num(error / bound, nan=np.inf), 0.0)
+        where = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        pytest.fail(f"{label}: {int(bad.sum())} of {bad.size} elements ({100 * bad.mean():.1f}%) outside the "
+                    f"bound; worst at {tuple(int(i) for i in where)}: out={out64[where]!r} ref={ref[where]!r} "
+                    f"error/bound={ratio[where]:.3g}")
+
+
+def window_members(params: MaxPoolParams, indices: np.ndarray) -> np.ndarray:
+    """True where a flat index (one per output element) lies in that output's window (POOL window:
+    coordinates p·s − p_b + j·d, 0 ≤ j < k)."""
+    size = params.input_shape[2:]
+    inside = (indices >= 0) & (indices < int(np.prod(size)))
+    coords = np.unravel_index(np.clip(indices, 0, int(np.prod(size)) - 1), size)
+    for axis, (u, k, s, d, (before, _)) in enumerate(
+            zip(coords, params.kernel_size, params.stride, params.dilation, params.pads)):
+        shape = [1] * indices.ndim
+        shape[2 + axis] = -1
+        offset = u - (np.arange(indices.shape[2 + axis]) * s - before).reshape(shape)
+        inside &= (offset >= 0) & (offset % d == 0) & (offset // d < k)
+    return inside
+
+
+def assert_indices(x: np.ndarray, y: np.ndarray, indices: np.ndarray, ref_y: np.ndarray, ref_indices: np.ndarray,
+                   params: MaxPoolParams) -> None:
+    """MAXPOOL-INDEX-1 / MAXPOOL-TIE-1 exactly outside NaN windows; MAXPOOL-NAN-1 inside them."""
+    assert indices.shape == ref_indices.shape and np.issubdtype(indices.dtype, np.integer)  # HYGIENE-2
+    nan_window = np.isnan(ref_y)
+    np.testing.assert_array_equal(np.where(nan_window, -1, indices), np.where(nan_window, -1, ref_indices))
+    if nan_window.any():
+        plane = x.astype(np.float64).reshape(x.shape[:2] + (-1,))
+        picked = np.take_along_axis(plane, indices.reshape(indices.shape[:2] + (-1,)), axis=2).reshape(indices.shape)
+        assert (window_members(params, indices) & np.isnan(picked))[nan_window].all(), "MAXPOOL-NAN-1"
+    assert np.array_equal(np.asarray(y).astype(np.float64), ref_y, equal_nan=True), "ERR-EXACT-1"
+
+
+def check_op(backend: Any, op: str, params: Any, dtype: str = "float32", *, arrays: dict[str, Any] | None = None,
+             seed: int = 0) -> dict[str, Any]:
+    """Run ``op`` on the backend and the reference and compare every output; returns the outputs."""
+    rng = np.random.default_rng(seed)
+    arrays = arrays_for(op, params, dtype, rng) if arrays is None else arrays
+    copies = {name: None if a is None else a.copy() for name, a in arrays.items()}
+    info = OPS[op]
+    result = getattr(backend, op)(*(arrays[name] for name in info.inputs), params)
+    got = dict(zip(info.outputs, (result,) if len(info.outputs) == 1 else result))
+    for name, a in arrays.items():  # HYGIENE-1: inputs are not modified
+        assert a is None or np.array_equal(a, copies[name], equal_nan=True), f"{op} modified its input {name}"
+    ref = reference.evaluate(op, arrays, params)
+    caps = backend.capabilities
+    mag = magnitude(op, arrays, params, caps.local)
+    k = terms_per_output(op, params)
+    for name in info.outputs:
+        if ref[name] is None:
+            assert got[name] is None, f"{op}: {name} must be None without a bias"
+            continue
+        out = np.asarray(got[name])
+        assert out.shape == ref[name].shape, f"{op}: {name} has shape {out.shape}, not {ref[name].shape}"  # HYGIENE-2
+        if name == "indices":
+            assert_indices(arrays["x"], got["y"], out, ref["y"], ref["indices"], params)
+            continue
+        assert out.dtype == to_dtype(dtype), f"{op}: {name} is {out.dtype}, not {dtype}"  # DTYPE-1, HYGIENE-2
+        if op != "max_pool":
+            bound = error_bound(mag[name], k[name], out_dtype=dtype, accumulation=caps.accumulation,
+                                input_precision=caps.input_precision)
+            assert_within_bound(f"{backend.name} {op} {name} {dtype}", out, ref[name], bound)
+    return got
+
+
+# -- the cases -------------------------------------------------------------------------------------
+
+CONV_CASES = {
+    "1d-bias": dict(input_shape=(2, 3, 9), weight_shape=(4, 3, 3), bias_shape=(4,), padding=1),
+    "1d-stride-over-kernel-dilated-asymmetric": dict(input_shape=(2, 2, 17), weight_shape=(3, 2, 2), stride=4,
+                                                     dilation=3, padding=((2, 1),)),
+    "2d-groups-same-lower-strided": dict(input_shape=(2, 4, 7, 6), weight_shape=(6, 2, 3, 2), bias_shape=(6,),
+                                         groups=2, stride=(2, 1), padding="same_lower"),
+    "2d-depthwise-same-dilated": dict(input_shape=(1, 3, 6, 7), weight_shape=(6, 1, 3, 3), groups=3, dilation=2,
+                                      padding="same"),
+    "3d-asymmetric": dict(input_shape=(2, 2, 4, 5, 3), weight_shape=(2, 2, 2, 3, 2), bias_shape=(2,),
+                          stride=(1, 2, 1), padding=((1, 0), (0, 2), (1, 1))),
+    "1d-reflect-pad-n-1": dict(input_shape=(1, 2, 4), weight_shape=(2, 2, 3), padding=((3, 3),),
+                               padding_mode="reflect"),
+    "2d-reflect-asymmetric": dict(input_shape=(2, 2, 5, 4), weight_shape=(3, 2, 3, 2), stride=(1, 2),
+                                  padding=((2, 1), (3, 0)), padding_mode="reflect"),
+    "3d-reflect-grouped": dict(input_shape=(1, 2, 3, 4, 3), weight_shape=(4, 1, 2, 2, 2), groups=2,
+                               padding=((1, 2), (0, 3), (2, 1)), padding_mode="reflect"),
+    "1d-replicate-over-n": dict(input_shape=(2, 1, 3), weight_shape=(2, 1, 2), padding=((4, 5),),
+                                padding_mode="replicate"),
+    "2d-replicate-strided-dilated": dict(input_shape=(1, 2, 3, 4), weight_shape=(2, 2, 2, 2), stride=2, dilation=2,
+                                         padding=((4, 1), (0, 5)), padding_mode="replicate"),
+    "3d-replicate": dict(input_shape=(1, 1, 2, 3, 2), weight_shape=(1, 1, 2, 2, 2), padding=1,
+                         padding_mode="replicate"),
+    "1d-circular-pad-n": dict(input_shape=(1, 2, 4), weight_shape=(3, 2, 3), padding=((4, 2),),
+                              padding_mode="circular", bias_shape=(3,)),
+    "2d-circular-same": dict(input_shape=(2, 2, 5, 4), weight_shape=(2, 2, 3, 4), padding="same",
+                             padding_mode="circular"),
+    "3d-circular": dict(input_shape=(1, 1, 3, 2, 4), weight_shape=(2, 1, 2, 2, 3), stride=(2, 1, 1),
+                        padding=((3, 0), (2, 2), (1, 4)), padding_mode="circular"),
+    "2d-empty-batch": dict(input_shape=(0, 2, 5, 5), weight_shape=(3, 2, 3, 3), bias_shape=(3,), padding=1),
+}
+
+CONVT_CASES = {
+    "1d-stride-output-padding-asymmetric": dict(input_shape=(2, 2, 5), weight_shape=(2, 3, 2), bias_shape=(3,),
+                                                stride=3, padding=((1, 0),), output_padding=2),
+    "1d-output-padding-over-stride": dict(input_shape=(1, 2, 6), weight_shape=(2, 1, 3), stride=1, dilation=3,
+                                          padding=((0, 1),), output_padding=2),
+    "2d-groups-dilated": dict(input_shape=(2, 4, 4, 3), weight_shape=(4, 3, 2, 3), groups=2, stride=(2, 1),
+                              dilation=2, padding=((1, 2), (0, 0)), output_padding=(1, 1)),
+    "2d-depthwise": dict(input_shape=(1, 3, 4, 4), weight_shape=(3, 1, 3, 3), bias_shape=(3,), groups=3, stride=2,
+                         padding=((0, 1), (1, 0))),
+    "3d-symmetric": dict(input_shape=(1, 2, 3, 3, 2), weight_shape=(2, 2, 2, 2, 2), stride=2, padding=1,
+                         output_padding=1),
+    "3d-asymmetric-strided": dict(input_shape=(2, 2, 2, 3, 2), weight_shape=(2, 2, 3, 2, 2), bias_shape=(4,),
+                                  groups=2, stride=(3, 1, 2), padding=((2, 0), (0, 1), (1, 1))),
+    "2d-empty-batch": dict(input_shape=(0, 2, 3, 3), weight_shape=(2, 2, 2, 2), bias_shape=(2,)),
+}
+
+POOL_CASES = {
+    "1d-ceil-overhang": dict(input_shape=(2, 3, 8), kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    "1d-stride-over-kernel-ceil": dict(input_shape=(1, 2, 11), kernel_size=2, stride=4, ceil_mode=True),
+    "2d-asymmetric-ceil": dict(input_shape=(2, 2, 7, 6), kernel_size=(3, 2), stride=(2, 3), padding=((2, 0), (1, 1)),
+                               ceil_mode=True),
+    "2d-pad-over-half-kernel": dict(input_shape=(1, 2, 5, 5), kernel_size=3, stride=2, padding=2),
+    "2d-same-lower": dict(input_shape=(1, 2, 6, 5), kernel_size=(2, 3), stride=1, padding="same_lower"),
+    "2d-dilated-ceil": dict(input_shape=(1, 2, 7, 7), kernel_size=2, stride=2, dilation=3, padding=1, ceil_mode=True),
+    "3d-asymmetric-ceil": dict(input_shape=(1, 2, 4, 5, 3), kernel_size=(2, 3, 2), stride=(2, 2, 1),
+                               padding=((1, 0), (1, 1), (0, 1)), ceil_mode=True),
+    "3d-input-smaller-than-kernel": dict(input_shape=(1, 1, 2, 5, 5), kernel_size=3, stride=1, padding=1),
+    "2d-empty-batch": dict(input_shape=(0, 2, 5, 5), kernel_size=2),
+}
+
+AVG_VARIANTS = {"exclude-pad": dict(count_include_pad=False), "include-pad": dict(count_include_pad=True),
+                "divisor-override": dict(count_include_pad=False, divisor_override=3)}
+
+
+POOL_CASES.update({  # pools PyTorch takes natively (symmetric pads of at most kernel_size // 2)
+    "2d-native-ceil": dict(input_shape=(2, 2, 7, 6), kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    "3d-native-ceil": dict(input_shape=(1, 2, 5, 4, 5), kernel_size=2, stride=2, padding=1, ceil_mode=True),
+    "1d-native-dilated-ceil": dict(input_shape=(2, 2, 9), kernel_size=3, stride=2, padding=1, dilation=2,
+                                   ceil_mode=True),
+})
+
+
+def avg_reason(params: AvgPoolParams, dtype: str = "float32") -> str | None:
+    return CPU.capabilities.unsupported_reason("avg_pool", params, dtype)
+
+
+# -- conv and conv_transpose ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_and_its_gradients_match_the_reference(case):  # CONV-DEF-1, CONV-GRAD-1, PAD-MODE-1, PAD-5
+    params = ConvParams(**CONV_CASES[case])
+    check_op(CPU, "conv", params)
+    check_op(CPU, "conv_backward", params, seed=1)
+
+
+@pytest.mark.parametrize("case", CONVT_CASES)
+def test_conv_transpose_and_its_gradients_match_the_reference(case):  # CONVT-DEF-1, CONVT-GRAD-1
+    params = ConvTransposeParams(**CONVT_CASES[case])
+    check_op(CPU, "conv_transpose", params)
+    check_op(CPU, "conv_transpose_backward", params, seed=1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+@pytest.mark.parametrize("case", ["2d-groups-same-lower-strided", "3d-reflect-grouped", "1d-circular-pad-n",
+                                  "2d-replicate-strided-dilated"])
+def test_conv_in_every_dtype(case, dtype):  # DTYPE-1, ERR-BOUND-1
+    params = ConvParams(**CONV_CASES[case])
+    check_op(CPU, "conv", params, dtype)
+    check_op(CPU, "conv_backward", params, dtype, seed=1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+@pytest.mark.parametrize("case", ["2d-groups-dilated", "3d-symmetric", "1d-stride-output-padding-asymmetric"])
+def test_conv_transpose_in_every_dtype(case, dtype):  # DTYPE-1, CONVT-DEF-1
+    params = ConvTransposeParams(**CONVT_CASES[case])
+    check_op(CPU, "conv_transpose", params, dtype)
+    check_op(CPU, "conv_transpose_backward", params, dtype, seed=1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_cpu_half_precision_convs_accumulate_in_float32(dtype):  # ERR-BOUND-1: finer than the declared None
+    # K = 4096 positive terms: float32 accumulation rounds once (< 1 ulp of the result); accumulating
+    # in the 11- or 8-bit dtype would drift by many ulps.
+    rng = np.random.default_rng(0)
+    x = (rng.random((2, 4096, 3)) + 1).astype(to_dtype(dtype))
+    w = (rng.random((4, 4096, 1)) + 1).astype(to_dtype(dtype))
+    params = ConvParams(input_shape=x.shape, weight_shape=w.shape)
+    y = CPU.conv(x, w, None, params).astype(np.float64)
+    ref = reference.conv(x, w, None, params)
+    assert (np.abs(y - ref) <= UNIT_ROUNDOFF[dtype] * np.abs(ref)).all()
+
+
+# -- pooling ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_max_pool_and_its_gradient_match_the_reference(case):  # MAXPOOL-DEF-1, MAXPOOL-GRAD-1, POOL-CEIL-1
+    params = MaxPoolParams(**POOL_CASES[case])
+    check_op(CPU, "max_pool", params)
+    check_op(CPU, "max_pool_backward", params, seed=1)
+
+
+@pytest.mark.parametrize("variant", AVG_VARIANTS)
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_avg_pool_and_its_gradient_match_the_reference_or_are_declared(case, variant):  # AVGPOOL-DEF-1, -GRAD-1
+    params = AvgPoolParams(**POOL_CASES[case], **AVG_VARIANTS[variant])
+    if any(d > 1 for d in params.dilation):
+        assert "dilation" in avg_reason(params)
+        x = np.zeros(params.input_shape, np.float32)
+        with pytest.raises(Unsupported, match="dilation"):
+            CPU.avg_pool(x, params)
+        with pytest.raises(Unsupported, match="dilation"):
+            CPU.avg_pool_backward(x, np.zeros(params.output_shape, np.float32), params)
+        return
+    assert avg_reason(params) is None
+    check_op(CPU, "avg_pool", params)
+    check_op(CPU, "avg_pool_backward", params, seed=1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+@pytest.mark.parametrize("case", ["2d-asymmetric-ceil", "3d-asymmetric-ceil", "3d-native-ceil",
+                                  "3d-input-smaller-than-kernel", "1d-ceil-overhang"])
+def test_pools_in_every_dtype(case, dtype):  # DTYPE-1 (CPU avg_pool3d has no half kernels: run in float32)
+    check_op(CPU, "max_pool", MaxPoolParams(**POOL_CASES[case]), dtype)
+    check_op(CPU, "max_pool_backward", MaxPoolParams(**POOL_CASES[case]), dtype, seed=1)
+    for variant in AVG_VARIANTS.values():
+        avg = AvgPoolParams(**POOL_CASES[case], **variant)
+        check_op(CPU, "avg_pool", avg, dtype)
+        check_op(CPU, "avg_pool_backward", avg, dtype, seed=1)
+
+
+def pool_data(params: Any, values: list[float], seed: int) -> np.ndarray:
+    """x drawn from a few ``values`` (many ties, whole windows of one value)."""
+    rng = np.random.default_rng(seed)
+    return rng.choice(np.array(values, dtype=np.float32), size=params.input_shape)
+
+
+SPECIAL_POOL_CASES = ["1d-ceil-overhang", "2d-asymmetric-ceil", "2d-pad-over-half-kernel", "2d-dilated-ceil",
+                      "3d-asymmetric-ceil", "2d-native-ceil", "3d-native-ceil", "1d-native-dilated-ceil"]
+
+
+@pytest.mark.parametrize("case", SPECIAL_POOL_CASES)
+def test_max_pool_ties_take_the_first_in_row_major_window_order(case):  # MAXPOOL-TIE-1, MAXPOOL-INDEX-1
+    params = MaxPoolParams(**POOL_CASES[case])
+    x = pool_data(params, [0.0, 1.0, 2.0], seed=3)
+    check_op(CPU, "max_pool", params, arrays={"x": x})
+    dy = np.random.default_rng(4).standard_normal(params.output_shape).astype(np.float32)
+    check_op(CPU, "max_pool_backward", params, arrays={"x": x, "dy": dy})
+
+
+@pytest.mark.parametrize("case", SPECIAL_POOL_CASES)
+def test_max_pool_all_minus_inf_windows_never_select_padding(case):  # MAXPOOL-DEF-1, MAXPOOL-TIE-1
+    params = MaxPoolParams(**POOL_CASES[case])
+    x = pool_data(params, [-np.inf, -np.inf, -np.inf, 1.0], seed=5)
+    got = check_op(CPU, "max_pool", params, arrays={"x": x})
+    assert window_members(params, got["indices"]).all()
+    assert (got["y"] == -np.inf).any()
+    dy = np.random.default_rng(6).standard_normal(params.output_shape).astype(np.float32)
+    check_op(CPU, "max_pool_backward", params, arrays={"x": x, "dy": dy})
+
+
+@pytest.mark.parametrize("case", SPECIAL_POOL_CASES)
+def test_max_pool_nan_windows_give_nan_and_the_index_of_a_nan(case):  # MAXPOOL-NAN-1, MAXPOOL-GRAD-1
+    params = MaxPoolParams(**POOL_CASES[case])
+    x = pool_data(params, [np.nan, 0.0, 1.0, 2.0, -np.inf, np.inf], seed=7)
+    got = check_op(CPU, "max_pool", params, arrays={"x": x})
+    assert np.isnan(got["y"]).any()
+    # The gradient follows the backend's own choice of NaN.
+    dy = np.random.default_rng(8).standard_normal(params.output_shape).astype(np.float32)
+    dx = CPU.max_pool_backward(x, dy, params)
+    routed = np.zeros(params.input_shape[:2] + (int(np.prod(params.input_shape[2:])),))
+    n, c = np.indices(params.output_shape[:2])
+    flat = got["indices"].reshape(params.output_shape[:2] + (-1,))
+    np.add.at(routed, (n[..., None], c[..., None], flat), dy.reshape(flat.shape))
+    np.testing.assert_allclose(dx, routed.reshape(params.input_shape), rtol=2e-7, atol=0)
+
+
+@pytest.mark.parametrize("padding", [0, ((1, 0),)], ids=["native", "padded"])
+def test_max_pool_signed_zero_ties_return_the_first_element(padding):  # MAXPOOL-TIE-1, ERR-EXACT-1
+    x = np.array([[[-0.0, 0.0, 0.0, -0.0]]], dtype=np.float32)
+    y, indices = CPU.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=2, padding=padding))
+    ref_y, ref_indices = reference.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=2, padding=padding))
+    assert indices.tolist() == ref_indices.tolist()
+    assert np.signbit(y).tolist() == np.signbit(ref_y).tolist()
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf + (-inf) on purpose
+@pytest.mark.parametrize("padding", [1, ((2, 0),)], ids=["native", "padded"])
+def test_avg_pool_propagates_nan_and_inf(padding):  # AVGPOOL-DEF-1, ERR-SPECIAL-1
+    params = AvgPoolParams(input_shape=(1, 1, 7), kernel_size=3, stride=1, padding=padding, count_include_pad=False)
+    x = np.array([[[1.0, np.nan, 2.0, 3.0, np.inf, 4.0, -np.inf]]], dtype=np.float32)
+    check_op(CPU, "avg_pool", params, arrays={"x": x})
+
+
+# -- torch's own output sizes ----------------------------------------------------------------------
+
+def test_torch_ceil_mode_sizes_follow_the_spec_wherever_torch_pools_natively():  # POOL-CEIL-1, POOL-SHAPE-1
+    F = torch.nn.functional
+    for n, k, s, d, ceil_mode in itertools.product(range(1, 9), range(1, 5), range(1, 5), range(1, 4), (False, True)):
+        for p in range(k // 2 + 1):
+            if n + 2 * p < d * (k - 1) + 1:
+                continue
+            want = pool_output_size(n, k, s, d, (p, p), ceil_mode)
+            x = torch.zeros(1, 1, n)
+            assert F.max_pool1d(x, k, s, p, d, ceil_mode).shape[-1] == want, (n, k, s, d, p, ceil_mode)
+            if d == 1:
+                assert F.avg_pool1d(x, k, s, p, ceil_mode).shape[-1] == want, (n, k, s, p, ceil_mode)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        rank = int(rng.integers(2, 4))
+        k = rng.integers(1, 4, rank)
+        d = rng.integers(1, 3, rank)
+        s = rng.integers(1, 4, rank)
+        p = np.array([int(rng.integers(0, kk // 2 + 1)) for kk in k])
+        n = np.array([int(rng.integers(max(dd * (kk - 1) + 1 - 2 * pp, 1), 8)) for kk, dd, pp in zip(k, d, p)])
+        want = tuple(pool_output_size(*map(int, a), (int(pp), int(pp)), True) for a, pp in zip(zip(n, k, s, d), p))
+        y = getattr(F, f"max_pool{rank}d")(torch.zeros(1, 1, *map(int, n)), tuple(map(int, k)), tuple(map(int, s)),
+                                           tuple(map(int, p)), tuple(map(int, d)), True)
+        assert tuple(y.shape[2:]) == want, (n, k, s, d, p)
+
+
+# -- random configurations -------------------------------------------------------------------------
+
+@st.composite
+def conv_params(draw_: Any) -> ConvParams:
+    rank = draw_(st.integers(1, 3), label="rank")
+    groups = draw_(st.integers(1, 2), label="groups")
+    c_in, c_out = groups * draw_(st.integers(1, 2)), groups * draw_(st.integers(1, 3))
+    kernel = tuple(draw_(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw_(st.integers(1, 2)) for _ in range(rank))
+    stride = tuple(draw_(st.integers(1, 3)) for _ in range(rank))
+    mode = draw_(st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="padding_mode")
+    size = tuple(draw_(st.integers(d * (k - 1) + 1, 6)) for k, d in zip(kernel, dilation))
+    limit = {"reflect": lambda n: n - 1, "circular": lambda n: n}.get(mode, lambda n: 3)
+    pads = tuple((draw_(st.integers(0, min(3, limit(n)))), draw_(st.integers(0, min(3, limit(n))))) for n in size)
+    return ConvParams(input_shape=(draw_(st.integers(0, 2)), c_in) + size, weight_shape=(c_out, c_in // groups) + kernel,
+                      bias_shape=draw_(st.sampled_from([None, (c_out,)])), stride=stride, padding=pads,
+                      dilation=dilation, groups=groups, padding_mode=mode)
+
+
+@settings(max_examples=30, deadline=None)
+@given(params=conv_params())
+def test_random_convs_match_the_reference(params):  # CONV-DEF-1, CONV-GRAD-1, CONVT-DEF-1, CONVT-GRAD-1
+    check_op(CPU, "conv", params)
+    check_op(CPU, "conv_backward", params, seed=1)
+    if params.padding_mode == "zeros":
+        transpose = ConvTransposeParams(
+            input_shape=params.output_shape, weight_shape=(params.weight_shape[0], params.weight_shape[1]) +
+            params.kernel_size, stride=params.stride, padding=params.pads, dilation=params.dilation,
+            groups=params.groups, output_padding=params.output_padding_for_input(),
+            bias_shape=None if params.bias_shape is None else (params.input_shape[1],))
+        check_op(CPU, "conv_transpose", transpose, seed=2)
+        check_op(CPU, "conv_transpose_backward", transpose, seed=3)
+
+
+@st.composite
+def pool_params(draw_: Any) -> tuple[MaxPoolParams, AvgPoolParams]:
+    rank = draw_(st.integers(1, 3), label="rank")
+    kernel = tuple(draw_(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw_(st.integers(1, 2)) for _ in range(rank))
+    stride = tuple(draw_(st.integers(1, 3)) for _ in range(rank))
+    size = tuple(draw_(st.integers(d * (k - 1) + 1, 6)) for k, d in zip(kernel, dilation))
+    # Pads up to k − 1 per side keep every window non-empty with or without dilation (POOL-WINDOW-1).
+    pads = tuple((draw_(st.integers(0, k - 1)), draw_(st.integers(0, k - 1))) for k in kernel)
+    common = dict(input_shape=(draw_(st.integers(0, 2)), 2) + size, kernel_size=kernel, stride=stride, padding=pads,
+                  ceil_mode=draw_(st.booleans(), label="ceil_mode"))
+    # torch's avg pool has no dilation (declared): draw it for max pool only.
+    avg = AvgPoolParams(**common, count_include_pad=draw_(st.booleans(), label="count_include_pad"),
+                        divisor_override=draw_(st.sampled_from([None, 2])))
+    return MaxPoolParams(**common, dilation=dilation), avg
+
+
+@settings(max_examples=30, deadline=None)
+@given(both=pool_params())
+def test_random_pools_match_the_reference(both):  # MAXPOOL-*, AVGPOOL-*, POOL-CEIL-1
+    max_params, avg_params = both
+    x = pool_data(max_params, [0.0, 1.0, 2.0, -np.inf], seed=11)
+    check_op(CPU, "max_pool", max_params, arrays={"x": x})
+    dy = np.random.default_rng(12).standard_normal(max_params.output_shape).astype(np.float32)
+    check_op(CPU, "max_pool_backward", max_params, arrays={"x": x, "dy": dy})
+    check_op(CPU, "avg_pool", avg_params)
+    check_op(CPU, "avg_pool_backward", avg_params, seed=1)
+
+
+# -- capabilities: declared limits, supported cases ------------------------------------------------
+
+def test_capabilities_are_declared_honestly():  # ERR-BOUND-1, ERR-NONLOCAL-1, HYGIENE-3
+    caps = CPU.capabilities
+    assert CPU.name == "torch"
+    assert caps.ranks == {1, 2, 3}
+    assert caps.dtypes == {"float16", "bfloat16", "float32", "float64"}
+    assert dict(caps.unsupported) == {"avg_pool:dilation": caps.unsupported["avg_pool:dilation"]}
+    assert caps.accumulation is None and caps.input_precision is None and caps.local and caps.deterministic
+
+
+def every_supported_case() -> list[tuple[str, Any]]:
+    cases: list[tuple[str, Any]] = []
+    for kwargs in CONV_CASES.values():
+        cases += [("conv", ConvParams(**kwargs)), ("conv_backward", ConvParams(**kwargs))]
+    for kwargs in CONVT_CASES.values():
+        cases += [("conv_transpose", ConvTransposeParams(**kwargs)),
+                  ("conv_transpose_backward", ConvTransposeParams(**kwargs))]
+    for kwargs in POOL_CASES.values():
+        cases += [("max_pool", MaxPoolParams(**kwargs)), ("max_pool_backward", MaxPoolParams(**kwargs))]
+        if kwargs.get("dilation", 1) == 1:
+            cases += [(op, AvgPoolParams(**kwargs, **variant)) for variant in AVG_VARIANTS.values()
+                      for op in ("avg_pool", "avg_pool_backward")]
+    return cases
+
+
+def test_every_other_case_is_declared_supported_in_every_dtype():  # DESIGN: declared, never silent
+    for op, params in every_supported_case():
+        for dtype in ("float16", "bfloat16", "float32", "float64"):
+            assert CPU.capabilities.unsupported_reason(op, params, dtype) is None, (op, params, dtype)
+
+
+def test_rank_4_is_declared_unsupported_and_refused():  # LAYOUT-1 (PyTorch has conv1d..conv3d only)
+    conv = ConvParams(input_shape=(1, 1, 2, 2, 2, 2), weight_shape=(1, 1, 1, 1, 1, 1))
+    pool = MaxPoolParams(input_shape=(1, 1, 2, 2, 2, 2), kernel_size=1)
+    assert "rank 4" in CPU.capabilities.unsupported_reason("conv", conv, "float32")
+    assert "rank 4" in CPU.capabilities.unsupported_reason("max_pool", pool, "float32")
+    x = np.zeros(conv.input_shape, np.float32)
+    with pytest.raises(Unsupported, match="rank 4"):
+        CPU.conv(x, np.zeros(conv.weight_shape, np.float32), None, conv)
+    with pytest.raises(Unsupported, match="rank 4"):
+        CPU.max_pool(x, pool)
+
+
+# -- numerics of the call and hygiene --------------------------------------------------------------
+
+def test_nnpack_is_off_during_a_call_and_restored_after(monkeypatch):  # ERR-NONLOCAL-1: local algorithms only
+    seen = []
+    conv2d = torch.nn.functional.conv2d
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(torch._C._get_nnpack_enabled())
+        return conv2d(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", spy)
+    before = torch._C._get_nnpack_enabled()
+    params = ConvParams(input_shape=(16, 2, 6, 6), weight_shape=(2, 2, 3, 3))
+    CPU.conv(np.ones(params.input_shape, np.float32), np.ones(params.weight_shape, np.float32), None, params)
+    assert seen == [False] and torch._C._get_nnpack_enabled() == before
+
+
+def test_repeated_calls_are_bitwise_identical():  # HYGIENE-3
+    params = ConvParams(**CONV_CASES["3d-reflect-grouped"])
+    rng = np.random.default_rng(0)
+    arrays = arrays_for("conv_backward", params, "float32", rng)
+    first = CPU.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
+    second = CPU.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
+    for a, b in zip(first, second):
+        assert a is b is None or a.tobytes() == b.tobytes()
+
+
+def test_read_only_inputs_are_accepted_and_left_alone():  # HYGIENE-1
+    params = MaxPoolParams(**POOL_CASES["2d-asymmetric-ceil"])
+    x = np.random.default_rng(0).standard_normal(params.input_shape).astype(np.float32)
+    x.flags.writeable = False
+    check_op(CPU, "max_pool", params, arrays={"x": x})
+
+
+def test_arrays_that_do_not_match_the_params_are_refused():  # LAYOUT-1, DTYPE-1
+    params = ConvParams(input_shape=(1, 2, 5), weight_shape=(3, 2, 3))
+    x, w = np.zeros((1, 2, 5), np.float32), np.zeros((3, 2, 3), np.float32)
+    with pytest.raises(InvalidParams):
+        CPU.conv(x[:, :, :4], w, None, params)
+    with pytest.raises(InvalidParams):
+        CPU.conv(x, w.astype(np.float64), None, params)
+
+
+def test_constructor_arguments_are_checked():
+    with pytest.raises(ValueError, match="tf32"):
+        TorchBackend(tf32=True)
+    with pytest.raises(ValueError, match="device"):
+        TorchBackend(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="cuda.is_available"):
+            TorchBackend(device="cuda")
+
+
+def test_importing_the_module_does_not_import_torch():  # DESIGN: lazy heavy imports
+    code = ("import sys, convspec.backends, convspec.backends.torch_backend;"
+            "print(sorted(m for m in ('scipy', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_without_torch_construction_raises_import_error_with_the_install_hint():
+    code = ("import sys; sys.modules['torch'] = None\n"  # makes `import torch` raise ImportError
+            "from convspec.backends.torch_backend import TorchBackend\n"
+            "try:\n    TorchBackend()\nexcept ImportError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "torch is not installed: pip install 'convspec[torch]'"
