@@ -1,0 +1,648 @@
+"""The im2col backend: convolution as one matrix product per chunk of output positions.
+
+    X̂_g[(c, q), (n, p)] = x̃[n, g·C_g + c, p·s + q·d − p_b]     the column matrix of group g
+    Y_g = W_g · X̂_g + b                                          (CONV-DEF-1)
+    ∂W_g = ∂Y_g · X̂_gᵀ,   ∂X̂_g = W_gᵀ · ∂Y_g, then col2im       (CONV-GRAD-1)
+    conv_transpose(x) = col2im(W_gᵀ · X_g) + b                   (CONVT-DEF-1, the adjoint)
+
+Rows of X̂_g run over (channel of the group, tap) — C_g·ΠK of them — and columns over (image,
+output position) of the chunk, so W_g (M × C_g·ΠK) multiplies it in one BLAS call per group
+(``np.matmul`` batched over groups). im2col copies one strided slice of the input per kernel tap
+into a preallocated buffer; col2im, its adjoint, adds the slices back tap by tap, so overlapping
+windows accumulate without ``np.add.at``. Taps that read zero padding are zeroed in the buffer
+(no padded copy of the input); the other padding modes first gather the chunk's padded region.
+Pooling reduces over the same tap slices — the rows of the column matrix — one at a time, so its
+columns are never stored whole: max with the first-maximum and NaN rules, average with the divisor.
+
+Memory
+------
+``memory_budget_bytes`` (default 256 MiB) bounds the temporaries of one chunk: column buffer,
+matrix-product result, transposed gradient slice and padded region. Chunks are whole images when
+one image fits, else runs of output rows (then of single positions) of one image; so the budget
+holds down to one output position's columns, C_in·ΠK·itemsize. Outputs, a weight-sized gradient
+accumulator, and for float16/bfloat16 a float32 accumulator of ``dx`` are not counted.
+
+Precision
+---------
+float32 and float64 are computed in their own precision (BLAS); float16 and bfloat16 are widened
+to float32 for every product and sum and rounded once at the end. The declared accumulation is
+therefore ``None`` — "the input dtype or better" — which is conservative: a better accumulation
+only shrinks the error (ERR-BOUND-1).
+
+Independent of the reference and of every other backend: it imports only ``convspec.spec``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..spec import (
+    AvgPoolParams,
+    ConvParams,
+    ConvTransposeParams,
+    MaxPoolParams,
+    Pads,
+    Shape,
+    bfloat16_available,
+    ceil_div,
+    check_arrays,
+    effective_kernel,
+    to_dtype,
+)
+from .base import Capabilities
+
+#: An output box: one [start, stop) range per spatial dim.
+Box = tuple[tuple[int, int], ...]
+#: A chunk: a range of images and a box of output positions.
+Chunk = tuple[tuple[int, int], Box]
+
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+
+def compute_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """float32 and float64 compute natively; float16 and bfloat16 are widened to float32."""
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+
+# -- chunking ----------------------------------------------------------------------------------
+
+
+def largest(limit: int, fits: Callable[[int], bool]) -> int:
+    """The largest r in [1, limit] with fits(r) (fits is monotone decreasing); 1 if none fits."""
+    low, high = 1, limit
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def chunks(batch: int, out: Shape, cost: Callable[[int, Shape], int], budget: int) -> Iterator[Chunk]:
+    """Cover (batch × output positions) with chunks whose ``cost(images, box shape)`` fits ``budget``.
+
+    Whole images when one fits; otherwise one image at a time, split along the first output dim
+    into runs of rows, and if one row does not fit either, along the next dim, and so on: level j
+    fixes the output indices of dims < j, takes a run along dim j and all of dims > j.
+    """
+    full = tuple((0, o) for o in out)
+    if batch == 0:
+        return
+    if cost(1, out) <= budget:
+        images = largest(batch, lambda nb: cost(nb, out) <= budget)
+        for n0 in range(0, batch, images):
+            yield (n0, min(batch, n0 + images)), full
+        return
+    for j in range(len(out)):
+        rest = out[j + 1:]
+        if j < len(out) - 1 and cost(1, (1,) * (j + 1) + rest) > budget:
+            continue
+        run = largest(out[j], lambda r: cost(1, (1,) * j + (r,) + rest) <= budget)
+        for n in range(batch):
+            for fixed in np.ndindex(*out[:j]):
+                for a in range(0, out[j], run):
+                    yield (n, n + 1), tuple((f, f + 1) for f in fixed) + ((a, min(a + run, out[j])),) + full[j + 1:]
+        return
+
+
+def box_shape(box: Box) -> Shape:
+    return tuple(b - a for a, b in box)
+
+
+def box_slices(box: Box) -> tuple[slice, ...]:
+    return tuple(slice(a, b) for a, b in box)
+
+
+class Buffer:
+    """A flat scratch array reused across chunks: ``take(shape)`` views its first Πshape elements."""
+
+    def __init__(self, dtype: np.dtype[Any]) -> None:
+        self.dtype = dtype
+        self.data = np.empty(0, dtype=dtype)
+
+    def take(self, shape: Shape) -> np.ndarray:
+        size = math.prod(shape)
+        if size > self.data.size:
+            self.data = np.empty(0, dtype=self.dtype)  # release before allocating the larger one
+            self.data = np.empty(size, dtype=self.dtype)
+        return self.data[:size].reshape(shape)
+
+
+# -- the tap slices: im2col and col2im ---------------------------------------------------------
+
+
+def tap_spans(
+    q: Shape, box: Box, offsets: Sequence[int], extent: Shape, stride: Shape, dilation: Shape
+) -> tuple[tuple[slice, ...], tuple[slice, ...]] | None:
+    """Where tap q of the positions p in ``box`` reads: u = p·s + q·d + offset, kept if 0 ≤ u < extent.
+
+    Returns (source slices, slices of the box) — the valid positions form a sub-box, and their
+    sources a strided box — or None when no position of the box reads inside the source.
+    """
+    sources, targets = [], []
+    for q_i, (a, b), offset, n, s, d in zip(q, box, offsets, extent, stride, dilation):
+        shift = q_i * d + offset
+        lo, hi = max(a, ceil_div(-shift, s)), min(b, ceil_div(n - shift, s))
+        if hi <= lo:
+            return None
+        start = lo * s + shift
+        sources.append(slice(start, start + (hi - lo - 1) * s + 1, s))
+        targets.append(slice(lo - a, hi - a))
+    return tuple(sources), tuple(targets)
+
+
+def im2col(
+    columns: np.ndarray, source: np.ndarray, box: Box, offsets: Sequence[int],
+    kernel_size: Shape, stride: Shape, dilation: Shape,
+) -> None:
+    """columns[c, t, n, p] = source[n, c, p·s + q_t·d + offset], 0 where that is outside ``source``.
+
+    ``columns`` is (C, ΠK, images, *box shape), ``source`` (images, C, *extent). One strided slice
+    copy per tap; the positions of a tap that fall into the zero padding are zeroed.
+    """
+    extent, shape = source.shape[2:], box_shape(box)
+    for t, q in enumerate(np.ndindex(*kernel_size)):
+        row = columns[:, t]
+        spans = tap_spans(q, box, offsets, extent, stride, dilation)
+        if spans is None:
+            row[...] = 0
+            continue
+        sources, targets = spans
+        row[(slice(None), slice(None), *targets)] = source[(slice(None), slice(None), *sources)].swapaxes(0, 1)
+        for i, (target, size) in enumerate(zip(targets, shape)):
+            lead = (slice(None),) * (2 + i)
+            row[lead + (slice(0, target.start),)] = 0
+            row[lead + (slice(target.stop, size),)] = 0
+
+
+def col2im(
+    target: np.ndarray, columns: np.ndarray, box: Box, offsets: Sequence[int],
+    kernel_size: Shape, stride: Shape, dilation: Shape,
+) -> None:
+    """target[n, c, p·s + q_t·d + offset] += columns[c, t, n, p] — the adjoint of :func:`im2col`.
+
+    Taps are added one strided slice at a time, so positions shared by overlapping windows
+    accumulate; sources outside ``target`` (zero padding) are dropped.
+    """
+    extent = target.shape[2:]
+    for t, q in enumerate(np.ndindex(*kernel_size)):
+        spans = tap_spans(q, box, offsets, extent, stride, dilation)
+        if spans is None:
+            continue
+        sources, targets = spans
+        view = target[(slice(None), slice(None), *sources)]
+        view += columns[:, t][(slice(None), slice(None), *targets)].swapaxes(0, 1)
+
+
+# -- padding modes other than zeros: the chunk's padded region ---------------------------------
+
+
+def source_indices(u: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """The input index x̃ reads at unpadded coordinates u (PAD-MODE-1): reflect mirrors without
+    repeating the edge (numpy 'reflect'), replicate clamps ('edge'), circular wraps ('wrap')."""
+    if mode == "replicate":
+        return np.clip(u, 0, n - 1)
+    if mode == "circular":
+        return u % n
+    if mode == "reflect" and n > 1:  # PAD-MODE-2: n == 1 allows no reflect padding at all
+        period = 2 * (n - 1)
+        r = u % period
+        return np.where(r < n, r, period - r)
+    return u
+
+
+def region_pieces(box: Box, geometry: Geometry) -> tuple[Shape, list[tuple[tuple[slice, ...], tuple[slice, ...]]]]:
+    """The padded region read by the chunk's ``box`` and how it maps onto the input.
+
+    Along dim i the region covers padded coordinates a·s to (b−1)·s + d·(k−1), i.e. unpadded
+    u = r + a·s − p_b for r in [0, R). Its positions inside the input form one run; each padded
+    position maps to one source. Returns R and the pieces (region slices, input slices), one
+    box per combination of per-dim runs, so that region[piece] = x[source piece] fills it.
+    """
+    extents, per_dim = [], []
+    for (a, b), n, k, s, d, (p_b, _) in zip(box, geometry.size, geometry.kernel_size, geometry.stride,
+                                            geometry.dilation, geometry.pads):
+        extent = (b - 1 - a) * s + effective_kernel(k, d)
+        u = np.arange(extent) + a * s - p_b
+        inside = np.flatnonzero((u >= 0) & (u < n))
+        pieces = []
+        if inside.size:
+            first, last = int(inside[0]), int(inside[-1]) + 1
+            pieces.append((slice(first, last), slice(int(u[first]), int(u[first]) + last - first)))
+        src = source_indices(u, n, geometry.padding_mode)
+        for r in np.flatnonzero((u < 0) | (u >= n)):
+            pieces.append((slice(int(r), int(r) + 1), slice(int(src[r]), int(src[r]) + 1)))
+        extents.append(extent)
+        per_dim.append(pieces)
+    combined = [tuple(zip(*combo)) for combo in itertools.product(*per_dim)]
+    return tuple(extents), [(tuple(region), tuple(source)) for region, source in combined]
+
+
+def gather_region(region: np.ndarray, x: np.ndarray, pieces: list[Any]) -> None:
+    """region = x̃ over the chunk's padded region, one box copy per piece."""
+    for region_slices, source_slices in pieces:
+        region[(slice(None), slice(None), *region_slices)] = x[(slice(None), slice(None), *source_slices)]
+
+
+def fold_region(target: np.ndarray, region: np.ndarray, pieces: list[Any]) -> None:
+    """target[source of r] += region[r] — the adjoint of :func:`gather_region`: a padded copy's
+    gradient folds back onto its source element."""
+    for region_slices, source_slices in pieces:
+        view = target[(slice(None), slice(None), *source_slices)]
+        view += region[(slice(None), slice(None), *region_slices)]
+
+
+# -- convolution -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The index geometry of a convolution: input (N, C_in, *size) -> output (N, C_out, *out).
+
+    conv_transpose is run as the adjoint of the conv whose input is its output: that conv's
+    weight (C_out, C_in/g, *K) is the transposed conv's weight (C_in_T, C_out_T/g, *K) as given.
+    """
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    size: Shape
+    out: Shape
+    kernel_size: Shape
+    stride: Shape
+    dilation: Shape
+    pads: Pads
+    groups: int
+    padding_mode: str
+
+    @classmethod
+    def of_conv(cls, params: ConvParams) -> Geometry:
+        N, C_in, *size = params.input_shape
+        return cls(N, C_in, params.output_shape[1], tuple(size), params.output_shape[2:], params.kernel_size,
+                   params.stride, params.dilation, params.pads, params.groups, params.padding_mode)
+
+    @classmethod
+    def of_conv_transpose(cls, params: ConvTransposeParams) -> Geometry:
+        N, C_in, *size = params.input_shape
+        return cls(N, params.output_shape[1], C_in, params.output_shape[2:], tuple(size), params.kernel_size,
+                   params.stride, params.dilation, params.pads, params.groups, "zeros")
+
+    @property
+    def taps(self) -> int:
+        return math.prod(self.kernel_size)
+
+    @property
+    def pointwise(self) -> bool:
+        """1×1 kernel, stride 1, no padding: the columns of an image are the image itself."""
+        return self.taps == 1 and all(s == 1 for s in self.stride) and not any(map(any, self.pads))
+
+    @property
+    def padded_region(self) -> bool:
+        """A non-zeros padding mode with some padding: columns come from a gathered padded region."""
+        return self.padding_mode != "zeros" and any(map(any, self.pads))
+
+    def chunks(self, budget: int, itemsize: int, buffers: int) -> Iterator[Chunk]:
+        """Chunks whose column buffers (``buffers`` of them), result slice and region fit ``budget``."""
+
+        def cost(images: int, shape: Shape) -> int:
+            positions = images * math.prod(shape)
+            total = (buffers * self.in_channels * self.taps + self.out_channels) * positions
+            if self.padded_region:
+                total += images * self.in_channels * math.prod(
+                    (o - 1) * s + effective_kernel(k, d)
+                    for o, k, s, d in zip(shape, self.kernel_size, self.stride, self.dilation)
+                )
+            return total * itemsize
+
+        return chunks(self.batch, self.out, cost, budget)
+
+
+class ConvKernels:
+    """The three products of a convolution geometry, chunked: forward, input gradient, weight gradient."""
+
+    def __init__(self, geometry: Geometry, compute: np.dtype[Any], budget: int) -> None:
+        self.geometry = geometry
+        self.compute = compute
+        self.budget = budget
+
+    def _columns(self, x: np.ndarray, images: slice, box: Box, buffer: Buffer, regions: Buffer) -> np.ndarray:
+        """X̂ of the chunk as (C_in, ΠK, images, *box), written into ``buffer``."""
+        geo = self.geometry
+        shape = box_shape(box)
+        columns = buffer.take((geo.in_channels, geo.taps, images.stop - images.start) + shape)
+        if geo.padded_region:
+            extents, pieces = region_pieces(box, geo)
+            region = regions.take((images.stop - images.start, geo.in_channels) + extents)
+            gather_region(region, x[images], pieces)
+            offsets = [-a * s for (a, _), s in zip(box, geo.stride)]
+            im2col(columns, region, box, offsets, geo.kernel_size, geo.stride, geo.dilation)
+        else:
+            offsets = [-p_b for p_b, _ in geo.pads]
+            im2col(columns, x[images], box, offsets, geo.kernel_size, geo.stride, geo.dilation)
+        return columns
+
+    def _gradient_slice(self, dy: np.ndarray, images: slice, box: Box, buffer: Buffer) -> np.ndarray:
+        """∂Y of the chunk as (g, M, images·Πbox): the channel-major layout of the columns."""
+        geo = self.geometry
+        shape = (geo.out_channels, images.stop - images.start) + box_shape(box)
+        grad = buffer.take(shape)
+        grad[...] = dy[(images, slice(None), *box_slices(box))].swapaxes(0, 1)
+        return grad.reshape(geo.groups, geo.out_channels // geo.groups, -1)
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """y[n, g·M+m, p] = Σ_(c,q) W_g[m, (c, q)] · X̂_g[(c, q), (n, p)], in the compute dtype."""
+        geo = self.geometry
+        g, M = geo.groups, geo.out_channels // geo.groups
+        weights = w.astype(self.compute, copy=False).reshape(g, M, -1)
+        y = np.empty((geo.batch, geo.out_channels) + geo.out, dtype=self.compute)
+        if geo.pointwise and math.prod(geo.out) >= POINTWISE_MIN_POSITIONS:
+            return self._pointwise_forward(x, weights, y)
+        columns, regions, products = Buffer(self.compute), Buffer(self.compute), Buffer(self.compute)
+        for (n0, n1), box in geo.chunks(self.budget, self.compute.itemsize, buffers=1):
+            images = slice(n0, n1)
+            X = self._columns(x, images, box, columns, regions).reshape(g, -1, (n1 - n0) * math.prod(box_shape(box)))
+            Y = np.matmul(weights, X, out=products.take((g, M, X.shape[-1])))
+            y[(images, slice(None), *box_slices(box))] = Y.reshape((geo.out_channels, n1 - n0) + box_shape(box)).swapaxes(0, 1)
+        return y
+
+    def _pointwise_forward(self, x: np.ndarray, weights: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """1×1, stride 1, unpadded: Y_n = W_g · X_n per image, straight from x into y (no columns)."""
+        geo = self.geometry
+        g, P = geo.groups, math.prod(geo.out)
+        per_image = (geo.in_channels + geo.out_channels) * P * self.compute.itemsize
+        images = max(1, self.budget // per_image)
+        for n0 in range(0, geo.batch, images):
+            n1 = min(geo.batch, n0 + images)
+            X = x[n0:n1].reshape(n1 - n0, g, -1, P).astype(self.compute, copy=False)
+            np.matmul(weights, X, out=y[n0:n1].reshape(n1 - n0, g, -1, P))
+        return y
+
+    def backward(
+        self, x: np.ndarray | None, w: np.ndarray, dy: np.ndarray, *, input_grad: bool, weight_grad: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """∂X = col2im(W_gᵀ · ∂Y_g) and ∂W_g = Σ_chunks ∂Y_g · X̂_gᵀ, in one pass over the chunks."""
+        geo = self.geometry
+        g, M = geo.groups, geo.out_channels // geo.groups
+        weights = w.astype(self.compute, copy=False).reshape(g, M, -1)
+        dx = np.zeros((geo.batch, geo.in_channels) + geo.size, dtype=self.compute) if input_grad else None
+        dw = np.zeros(weights.shape, dtype=self.compute) if weight_grad else None
+        columns, regions, grads, products = (Buffer(self.compute) for _ in range(4))
+        for (n0, n1), box in geo.chunks(self.budget, self.compute.itemsize, buffers=1):
+            images, shape = slice(n0, n1), box_shape(box)
+            dY = self._gradient_slice(dy, images, box, grads)
+            if dw is not None and x is not None:
+                X = self._columns(x, images, box, columns, regions).reshape(g, -1, dY.shape[-1])
+                dw += np.matmul(dY, X.swapaxes(1, 2), out=products.take(dw.shape))
+            if dx is not None:
+                dX = np.matmul(weights.swapaxes(1, 2), dY, out=columns.take((g, weights.shape[2], dY.shape[-1])))
+                dX = dX.reshape((geo.in_channels, geo.taps, n1 - n0) + shape)
+                self._col2im(dx[images], dX, box, regions)
+        return dx, None if dw is None else dw.reshape((geo.out_channels, -1) + geo.kernel_size)
+
+    def _col2im(self, dx: np.ndarray, dX: np.ndarray, box: Box, regions: Buffer) -> None:
+        geo = self.geometry
+        if geo.padded_region:
+            extents, pieces = region_pieces(box, geo)
+            region = regions.take((dX.shape[2], geo.in_channels) + extents)
+            region[...] = 0
+            offsets = [-a * s for (a, _), s in zip(box, geo.stride)]
+            col2im(region, dX, box, offsets, geo.kernel_size, geo.stride, geo.dilation)
+            fold_region(dx, region, pieces)
+        else:
+            offsets = [-p_b for p_b, _ in geo.pads]
+            col2im(dx, dX, box, offsets, geo.kernel_size, geo.stride, geo.dilation)
+
+
+#: The pointwise shortcut multiplies per image; below this many positions per image one product
+#: over the whole chunk (through a column copy) keeps BLAS busier.
+POINTWISE_MIN_POSITIONS = 256
+
+
+# -- pooling -----------------------------------------------------------------------------------
+
+
+def pool_chunks(params: MaxPoolParams | AvgPoolParams, budget: int, bytes_per_position: int) -> Iterator[Chunk]:
+    """Chunks over (N·C planes × output positions): pooling treats every (n, c) plane alike."""
+    N, C = params.input_shape[:2]
+    return chunks(N * C, params.output_shape[2:], lambda images, shape: images * math.prod(shape) * bytes_per_position,
+                  budget)
+
+
+def pool_taps(params: MaxPoolParams | AvgPoolParams, box: Box) -> Iterator[tuple[int, tuple[slice, ...], tuple[slice, ...]]]:
+    """(t, source slices, box slices) for each tap t of the windows in ``box`` that reads inside the
+    input; taps in the padding are left out (MAXPOOL-DEF-1, AVGPOOL-DEF-1)."""
+    offsets = [-p_b for p_b, _ in params.pads]
+    for t, q in enumerate(np.ndindex(*params.kernel_size)):
+        spans = tap_spans(q, box, offsets, params.input_shape[2:], params.stride, params.dilation)
+        if spans is not None:
+            yield (t, *spans)
+
+
+def plane_index_parts(params: MaxPoolParams, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """Flat row-major plane index (MAXPOOL-INDEX-1) of tap t at p as base[p] + offset[t]:
+    base[p] = Σ_i (p_i·s_i − p_b,i)·stride_i of the plane, offset[t] = Σ_i q_i·d_i·stride_i."""
+    size = params.input_shape[2:]
+    plane_strides = [math.prod(size[i + 1:]) for i in range(len(size))]
+    base = np.zeros(box_shape(box), dtype=np.int64)
+    for i, ((a, b), s, (p_b, _), stride) in enumerate(zip(box, params.stride, params.pads, plane_strides)):
+        axis = [1] * len(size)
+        axis[i] = b - a
+        base += ((np.arange(a, b) * s - p_b) * stride).reshape(axis)
+    taps = np.array(list(np.ndindex(*params.kernel_size)), dtype=np.int64).reshape(-1, len(size))
+    offset = taps @ (np.array(params.dilation, dtype=np.int64) * np.array(plane_strides, dtype=np.int64))
+    return base, offset
+
+
+def max_taps(planes: np.ndarray, params: MaxPoolParams, images: slice, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """The window maximum of each position in ``box`` and the tap that holds it, scanning taps in
+    row-major window order: a strictly greater value replaces the best so far (MAXPOOL-TIE-1: the
+    first maximum stays), a NaN replaces a non-NaN and then stays (MAXPOOL-NAN-1), and a tap in
+    the padding is never looked at (MAXPOOL-DEF-1). Comparisons are in x's own dtype."""
+    shape = (images.stop - images.start,) + box_shape(box)
+    best = np.full(shape, -np.inf, dtype=planes.dtype)
+    tap = np.full(shape, -1, dtype=np.int32)
+    with np.errstate(invalid="ignore"):
+        for t, sources, targets in pool_taps(params, box):
+            value = planes[(images, *sources)]
+            best_here = best[(slice(None), *targets)]
+            tap_here = tap[(slice(None), *targets)]
+            better = value > best_here
+            better |= np.isnan(value) & ~np.isnan(best_here)
+            better |= tap_here < 0  # the first tap inside the input starts the scan
+            np.copyto(best_here, value, where=better)
+            tap_here[better] = t
+    return best, tap
+
+
+def avg_divisor(params: AvgPoolParams, box: Box, dtype: np.dtype[Any]) -> np.ndarray | float:
+    """AVGPOOL-DEF-1: divisor_override; else the product over dims of the taps inside
+    [−p_b, n + p_a) (count_include_pad) or inside [0, n), per output position of ``box``."""
+    if params.divisor_override is not None:
+        return float(params.divisor_override)
+    divisor = np.ones(box_shape(box), dtype=dtype)
+    for i, ((a, b), n, k, s, d, (p_b, p_a)) in enumerate(zip(box, params.input_shape[2:], params.kernel_size,
+                                                             params.stride, params.dilation, params.pads)):
+        low, high = (-p_b, n + p_a) if params.count_include_pad else (0, n)
+        coords = np.arange(a, b)[:, None] * s - p_b + np.arange(k)[None, :] * d
+        count = np.count_nonzero((coords >= low) & (coords < high), axis=1)
+        axis = [1] * params.rank
+        axis[i] = b - a
+        divisor *= count.reshape(axis).astype(dtype)
+    return divisor
+
+
+class Im2colBackend:
+    """The fast NumPy backend: im2col + BLAS for convolutions, tap-slice reductions for pooling.
+
+    Parameters
+    ----------
+    memory_budget_bytes : int, default 256 MiB
+        Upper bound on the scratch memory of one chunk (see the module docstring).
+
+    Examples
+    --------
+    >>> from convspec.spec import ConvParams
+    >>> x = np.arange(5.0).reshape(1, 1, 5); w = np.ones((1, 1, 3))
+    >>> Im2colBackend().conv(x, w, None, ConvParams(input_shape=x.shape, weight_shape=w.shape, padding=1))
+    array([[[1., 3., 6., 9., 7.]]])
+    """
+
+    name = "im2col"
+
+    def __init__(self, *, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> None:
+        if isinstance(memory_budget_bytes, bool) or not isinstance(memory_budget_bytes, (int, np.integer)) \
+                or memory_budget_bytes < 1:
+            raise ValueError(f"memory_budget_bytes={memory_budget_bytes!r} must be a positive int (bytes)")
+        self.memory_budget_bytes = int(memory_budget_bytes)
+        dtypes = {"float16", "float32", "float64"} | ({"bfloat16"} if bfloat16_available() else set())
+        self.capabilities = Capabilities(dtypes=frozenset(dtypes), accumulation=None)
+
+    def __repr__(self) -> str:
+        return f"Im2colBackend(memory_budget_bytes={self.memory_budget_bytes})"
+
+    def _kernels(self, geometry: Geometry, dtype: np.dtype[Any]) -> ConvKernels:
+        return ConvKernels(geometry, compute_dtype(dtype), self.memory_budget_bytes)
+
+    @staticmethod
+    def _bias_sum(dy: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+        """db[o] = Σ_n Σ_p dy[n, o, p], summed in the compute dtype."""
+        return dy.sum(axis=(0, *range(2, dy.ndim)), dtype=compute_dtype(dtype)).astype(dtype)
+
+    # -- convolution ---------------------------------------------------------------------------
+
+    def conv(self, x: Any, w: Any, b: Any, params: ConvParams) -> np.ndarray:
+        """y = W_g · X̂_g + b per group and chunk  (CONV-DEF-1)."""
+        dtype = to_dtype(check_arrays("conv", params, {"x": x, "w": w, "b": b}))
+        kernels = self._kernels(Geometry.of_conv(params), dtype)
+        y = kernels.forward(np.asarray(x), np.asarray(w))
+        if b is not None:
+            y += np.asarray(b).astype(kernels.compute).reshape((-1,) + (1,) * params.rank)
+        return y.astype(dtype, copy=False)
+
+    def conv_backward(self, x: Any, w: Any, dy: Any, params: ConvParams) -> tuple[np.ndarray, np.ndarray, Any]:
+        """dx = col2im(W_gᵀ · ∂Y_g), dw = ∂Y_g · X̂_gᵀ, db = Σ dy  (CONV-GRAD-1)."""
+        dtype = to_dtype(check_arrays("conv_backward", params, {"x": x, "w": w, "dy": dy}))
+        dy = np.asarray(dy)
+        kernels = self._kernels(Geometry.of_conv(params), dtype)
+        dx, dw = kernels.backward(np.asarray(x), np.asarray(w), dy, input_grad=True, weight_grad=True)
+        db = None if params.bias_shape is None else self._bias_sum(dy, dtype)
+        return dx.astype(dtype, copy=False), dw.astype(dtype, copy=False), db
+
+    def conv_transpose(self, x: Any, w: Any, b: Any, params: ConvTransposeParams) -> np.ndarray:
+        """y = col2im(W_gᵀ · X_g) + b: the adjoint of the conv whose input y is  (CONVT-DEF-1)."""
+        dtype = to_dtype(check_arrays("conv_transpose", params, {"x": x, "w": w, "b": b}))
+        kernels = self._kernels(Geometry.of_conv_transpose(params), dtype)
+        y, _ = kernels.backward(None, np.asarray(w), np.asarray(x), input_grad=True, weight_grad=False)
+        assert y is not None
+        if b is not None:
+            y += np.asarray(b).astype(kernels.compute).reshape((-1,) + (1,) * params.rank)
+        return y.astype(dtype, copy=False)
+
+    def conv_transpose_backward(
+        self, x: Any, w: Any, dy: Any, params: ConvTransposeParams
+    ) -> tuple[np.ndarray, np.ndarray, Any]:
+        """dx = conv(dy) with w; dw = X_g · ∂Ŷ_gᵀ (the adjoint conv's weight gradient with the
+        roles of x and dy swapped); db = Σ dy  (CONVT-GRAD-1)."""
+        dtype = to_dtype(check_arrays("conv_transpose_backward", params, {"x": x, "w": w, "dy": dy}))
+        x, dy = np.asarray(x), np.asarray(dy)
+        kernels = self._kernels(Geometry.of_conv_transpose(params), dtype)
+        dx = kernels.forward(dy, np.asarray(w))
+        _, dw = kernels.backward(dy, np.asarray(w), x, input_grad=False, weight_grad=True)
+        assert dw is not None
+        db = None if params.bias_shape is None else self._bias_sum(dy, dtype)
+        return dx.astype(dtype, copy=False), dw.astype(dtype, copy=False), db
+
+    # -- pooling -------------------------------------------------------------------------------
+
+    def max_pool(self, x: Any, params: MaxPoolParams) -> tuple[np.ndarray, np.ndarray]:
+        """y = max over each window's taps inside the input, with the tap's flat plane index
+        (MAXPOOL-DEF-1, MAXPOOL-NAN-1, MAXPOOL-TIE-1, MAXPOOL-INDEX-1)."""
+        check_arrays("max_pool", params, {"x": x})
+        x = np.asarray(x)
+        planes = x.reshape((-1,) + params.input_shape[2:])
+        N, C, *o = params.output_shape
+        y = np.empty((N * C, *o), dtype=x.dtype)
+        indices = np.empty((N * C, *o), dtype=np.int64)
+        for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, x.itemsize + 24):
+            best, tap = max_taps(planes, params, slice(n0, n1), box)
+            base, offset = plane_index_parts(params, box)
+            where = (slice(n0, n1), *box_slices(box))
+            y[where] = best
+            np.add(base, offset[tap], out=indices[where])
+        return y.reshape(params.output_shape), indices.reshape(params.output_shape)
+
+    def max_pool_backward(self, x: Any, dy: Any, params: MaxPoolParams) -> np.ndarray:
+        """dx[plane index of the winning tap] += dy, tap by tap (MAXPOOL-GRAD-1)."""
+        dtype = to_dtype(check_arrays("max_pool_backward", params, {"x": x, "dy": dy}))
+        x, dy = np.asarray(x), np.asarray(dy)
+        planes = x.reshape((-1,) + params.input_shape[2:])
+        grads = dy.reshape((-1,) + params.output_shape[2:])
+        compute = compute_dtype(dtype)
+        dx = np.zeros(planes.shape, dtype=compute)
+        for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, x.itemsize + compute.itemsize + 24):
+            images = slice(n0, n1)
+            _, tap = max_taps(planes, params, images, box)
+            grad = grads[(images, *box_slices(box))].astype(compute, copy=False)
+            for t, sources, targets in pool_taps(params, box):
+                view = dx[(images, *sources)]
+                won = tap[(slice(None), *targets)] == t
+                np.add(view, grad[(slice(None), *targets)], out=view, where=won)
+        return dx.reshape(params.input_shape).astype(dtype, copy=False)
+
+    def avg_pool(self, x: Any, params: AvgPoolParams) -> np.ndarray:
+        """y = (Σ over each window's taps inside the input) / divisor  (AVGPOOL-DEF-1)."""
+        dtype = to_dtype(check_arrays("avg_pool", params, {"x": x}))
+        x = np.asarray(x)
+        planes = x.reshape((-1,) + params.input_shape[2:])
+        compute = compute_dtype(dtype)
+        N, C, *o = params.output_shape
+        y = np.empty((N * C, *o), dtype=dtype)
+        for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, 3 * compute.itemsize):
+            total = np.zeros((n1 - n0,) + box_shape(box), dtype=compute)
+            for _, sources, targets in pool_taps(params, box):
+                view = total[(slice(None), *targets)]
+                view += planes[(slice(n0, n1), *sources)]
+            total /= avg_divisor(params, box, compute)
+            y[(slice(n0, n1), *box_slices(box))] = total
+        return y.reshape(params.output_shape)
+
+    def avg_pool_backward(self, x: Any, dy: Any, params: AvgPoolParams) -> np.ndarray:
+        """dx[u] += dy[p] / divisor[p] for every input element u of window p, tap by tap (AVGPOOL-GRAD-1)."""
+        dtype = to_dtype(check_arrays("avg_pool_backward", params, {"x": x, "dy": dy}))
+        grads = np.asarray(dy).reshape((-1,) + params.output_shape[2:])
+        compute = compute_dtype(dtype)
+        dx = np.zeros((grads.shape[0],) + params.input_shape[2:], dtype=compute)
+        for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, 3 * compute.itemsize):
+            share = grads[(slice(n0, n1), *box_slices(box))].astype(compute)
+            share /= avg_divisor(params, box, compute)
+            for _, sources, targets in pool_taps(params, box):
+                view = dx[(slice(n0, n1), *sources)]
+                view += share[(slice(None), *targets)]
+        return dx.reshape(params.input_shape).astype(dtype, copy=False)

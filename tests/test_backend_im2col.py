@@ -1,0 +1,535 @@
+"""The im2col backend against the float64 reference: every op and gradient, every feature, ranks 1-4,
+float16/bfloat16/float32/float64 within the error bound of ERR-BOUND-1 (declared accumulation: the
+input dtype or better), max pool exact, special values; chunking that changes nothing; scratch memory
+bounded by the budget; hygiene."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import math
+import tracemalloc
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import convspec.reference as R
+from convspec.backends.base import Capabilities
+from convspec.backends.im2col import Im2colBackend, chunks
+from convspec.spec import (
+    OPS,
+    AvgPoolParams,
+    ConvParams,
+    ConvTransposeParams,
+    InvalidParams,
+    MaxPoolParams,
+    bfloat16_available,
+    dtype_name,
+    to_dtype,
+)
+from convspec.spec.accuracy import error_bound, terms_per_output
+
+BACKEND = Im2colBackend()
+#: One output position per chunk: the smallest chunks the backend makes.
+TINY_BUDGET = Im2colBackend(memory_budget_bytes=1)
+DTYPES = ["float64", "float32", "float16"] + (["bfloat16"] if bfloat16_available() else [])
+im2col_module = importlib.import_module("convspec.backends.im2col")
+
+
+# ------------------------------------------------------------------------------------------
+# the harness: run an op on the backend and on the reference, compare under the error model
+
+
+def make_arrays(op: str, params, dtype: str, seed: int, *, integers: bool = False) -> dict:
+    """Random inputs of ``op`` in ``dtype``; small integers make every sum exact."""
+    rng = np.random.default_rng(seed)
+    shapes = {"x": params.input_shape, "dy": params.output_shape}
+    if isinstance(params, (ConvParams, ConvTransposeParams)):
+        shapes.update(w=params.weight_shape, b=params.bias_shape)
+
+    def draw(shape):
+        values = rng.integers(-3, 4, size=shape) if integers else rng.standard_normal(shape)
+        return values.astype(to_dtype(dtype))
+
+    return {name: None if shapes[name] is None else draw(shapes[name]) for name in OPS[op].inputs}
+
+
+def run(backend, op: str, params, arrays: dict) -> dict:
+    info = OPS[op]
+    result = getattr(backend, op)(*(arrays[name] for name in info.inputs), params)
+    return dict(zip(info.outputs, (result,) if len(info.outputs) == 1 else result))
+
+
+def assert_within_bound(name, out, ref, mag, k, dtype, accumulation):
+    """ERR-BOUND-1 per element, ERR-SPECIAL-1 for NaN and infinite references."""
+    out64 = np.asarray(out).astype(np.float64)
+    assert np.array_equal(np.isnan(out64), np.isnan(ref)), f"{name}: NaN pattern differs (ERR-SPECIAL-1)"
+    infinite = np.isinf(ref)
+    assert np.array_equal(out64[infinite], ref[infinite]), f"{name}: infinities differ (ERR-SPECIAL-1)"
+    finite = np.isfinite(ref)
+    bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation)
+    error = np.where(finite, np.abs(out64 - np.where(finite, ref, 0)), 0.0)
+    bad = ~(error <= bound)
+    if bad.any():
+        worst = np.unravel_index(np.argmax(np.where(bad, error / bound, -np.inf)), bad.shape)
+        pytest.fail(
+            f"{name}: {bad.sum()} of {bad.size} elements ({100 * bad.mean():.1f}%) outside the bound (ERR-BOUND-1); "
+            f"worst at {tuple(map(int, worst))}: out={out64[worst]!r} ref={ref[worst]!r} "
+            f"error={error[worst]:.3g} bound={bound[worst]:.3g} (K={k}, dtype={dtype})"
+        )
+
+
+def check(backend, op: str, params, arrays: dict) -> dict:
+    """Backend vs reference for every output of ``op``; inputs unchanged; dtypes and shapes right."""
+    dtype = dtype_name(arrays["x"].dtype)
+    before = {name: a.copy() for name, a in arrays.items() if a is not None}
+    outs = run(backend, op, params, arrays)
+    for name, a in before.items():  # HYGIENE-1
+        assert arrays[name].dtype == a.dtype and np.array_equal(arrays[name], a, equal_nan=True), f"{name} mutated"
+    ref = R.evaluate(op, arrays, params)
+    mag = R.magnitude(op, arrays, params)
+    k = terms_per_output(op, params)
+    for name in OPS[op].outputs:
+        out = outs[name]
+        if ref[name] is None:
+            assert out is None, f"{name} should be None without a bias"
+            continue
+        out = np.asarray(out)
+        assert out.shape == ref[name].shape, f"{name}: shape {out.shape} != {ref[name].shape} (HYGIENE-2)"
+        if name == "indices":  # MAXPOOL-INDEX-1, ERR-EXACT-1
+            assert out.dtype == np.int64
+            np.testing.assert_array_equal(out, ref[name], err_msg="indices differ (ERR-EXACT-1)")
+            continue
+        assert out.dtype == arrays["x"].dtype, f"{name}: dtype {out.dtype} != input {arrays['x'].dtype} (DTYPE-1)"
+        if op == "max_pool":  # ERR-EXACT-1: the output is one of the inputs
+            assert np.array_equal(out.astype(np.float64), ref[name], equal_nan=True), "max_pool y not exact"
+        else:
+            assert_within_bound(f"{op}.{name}", out, ref[name], mag[name], k[name], dtype,
+                                backend.capabilities.accumulation)
+    return outs
+
+
+def seed_of(*parts) -> int:
+    return zlib.crc32(repr(parts).encode())
+
+
+# ------------------------------------------------------------------------------------------
+# a table of small problems, one or more features each (clause ids in the ids)
+
+CONV = {
+    "rank1-bias-pad-CONV-DEF-1": dict(input_shape=(3, 3, 11), weight_shape=(4, 3, 3), bias_shape=(4,), padding=1),
+    "groups-Cout-per-group-3-CONV-GROUPS-1": dict(input_shape=(2, 4, 7, 6), weight_shape=(6, 2, 3, 2),
+                                                  bias_shape=(6,), groups=2, padding=1),
+    "depthwise-CONV-GROUPS-1": dict(input_shape=(2, 3, 6, 5), weight_shape=(6, 1, 3, 3), groups=3, padding=1),
+    "dilation-CONV-DEF-1": dict(input_shape=(2, 2, 9, 8), weight_shape=(3, 2, 2, 3), dilation=(3, 2), padding=2),
+    "stride-over-kernel-CONV-SHAPE-1": dict(input_shape=(2, 2, 11, 9), weight_shape=(3, 2, 2, 2), stride=(3, 4),
+                                            padding=((1, 0), (0, 2))),
+    "asymmetric-pads-PAD-1": dict(input_shape=(2, 2, 6, 5), weight_shape=(2, 2, 3, 2), padding=((2, 0), (1, 3))),
+    "pad-beyond-kernel-PAD-2": dict(input_shape=(1, 2, 4, 4), weight_shape=(2, 2, 2, 2), padding=((3, 4), (0, 5)),
+                                    stride=2),
+    "same-lower-strided-PAD-5": dict(input_shape=(2, 2, 7, 6), weight_shape=(2, 2, 4, 3), stride=2,
+                                     padding="same_lower"),
+    "same-upper-PAD-4": dict(input_shape=(2, 2, 7), weight_shape=(2, 2, 4), padding="same"),
+    "reflect-PAD-MODE-1": dict(input_shape=(2, 2, 6, 5), weight_shape=(2, 2, 3, 3), padding=((2, 1), (4, 1)),
+                               padding_mode="reflect", bias_shape=(2,)),
+    "replicate-PAD-MODE-1": dict(input_shape=(2, 2, 3, 5), weight_shape=(2, 2, 2, 3), padding=((4, 1), (1, 2)),
+                                 padding_mode="replicate", stride=(1, 2)),
+    "circular-PAD-MODE-1": dict(input_shape=(2, 4, 4, 3), weight_shape=(4, 2, 3, 2), padding=((4, 2), (1, 3)),
+                                padding_mode="circular", groups=2, dilation=(1, 2)),
+    "pointwise-CONV-DEF-1": dict(input_shape=(2, 4, 16, 17), weight_shape=(6, 2, 1, 1), groups=2, bias_shape=(6,)),
+    "pointwise-small-CONV-DEF-1": dict(input_shape=(3, 4, 5, 3), weight_shape=(5, 4, 1, 1)),
+    "rank3-CONV-DEF-1": dict(input_shape=(2, 2, 5, 4, 5), weight_shape=(3, 2, 2, 2, 3), stride=(1, 2, 1),
+                             padding=((1, 0), (1, 1), (0, 2)), dilation=(1, 1, 2), bias_shape=(3,)),
+    "rank3-circular-PAD-MODE-1": dict(input_shape=(1, 2, 3, 4, 4), weight_shape=(2, 2, 2, 3, 2), padding=1,
+                                      padding_mode="circular"),
+    "rank4-CONV-DEF-1": dict(input_shape=(2, 1, 3, 3, 4, 2), weight_shape=(2, 1, 2, 1, 2, 2),
+                             padding=((1, 0),) * 4, stride=(1, 2, 1, 1)),
+    "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 5, 4), weight_shape=(2, 2, 3, 3), bias_shape=(2,), padding=1),
+}
+
+CONV_TRANSPOSE = {
+    "rank1-output-padding-CONVT-DEF-1": dict(input_shape=(2, 3, 6), weight_shape=(3, 2, 3), bias_shape=(2,),
+                                             stride=2, padding=1, output_padding=1),
+    "groups-dilation-asymmetric-CONVT-SHAPE-1": dict(input_shape=(2, 4, 5, 4), weight_shape=(4, 3, 3, 2),
+                                                     bias_shape=(6,), stride=(2, 3), padding=((1, 0), (2, 1)),
+                                                     output_padding=(1, 2), dilation=(1, 2), groups=2),
+    "depthwise-CONVT-PARAM-1": dict(input_shape=(2, 3, 4, 5), weight_shape=(3, 1, 2, 3), groups=3, stride=1,
+                                    dilation=(2, 3), output_padding=(1, 2)),
+    "stride-over-kernel-CONVT-SHAPE-1": dict(input_shape=(2, 2, 3, 4), weight_shape=(2, 2, 2, 1), stride=(3, 4)),
+    "pads-beyond-kernel-CONVT-SHAPE-1": dict(input_shape=(1, 2, 6, 5), weight_shape=(2, 2, 2, 2), stride=2,
+                                             padding=((3, 2), (0, 4))),
+    "pointwise-CONVT-DEF-1": dict(input_shape=(2, 4, 16, 17), weight_shape=(4, 3, 1, 1), bias_shape=(3,)),
+    "rank3-CONVT-DEF-1": dict(input_shape=(2, 2, 3, 3, 2), weight_shape=(2, 2, 2, 2, 2), stride=(2, 1, 2),
+                              padding=((0, 1), (1, 0), (0, 0)), output_padding=(1, 0, 1)),
+    "rank4-CONVT-DEF-1": dict(input_shape=(1, 2, 2, 3, 2, 2), weight_shape=(2, 1, 2, 2, 1, 2), stride=2),
+    "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 4), weight_shape=(2, 3, 3), bias_shape=(3,), stride=2),
+}
+
+MAX_POOL = {
+    "rank1-ceil-overhang-POOL-CEIL-1": dict(input_shape=(2, 2, 10), kernel_size=3, stride=2, padding=1,
+                                            ceil_mode=True),
+    "rank2-dilation-asymmetric-MAXPOOL-DEF-1": dict(input_shape=(2, 2, 9, 8), kernel_size=(2, 3), stride=(2, 1),
+                                                    padding=((1, 0), (2, 1)), dilation=(2, 1)),
+    "stride-over-kernel-POOL-SHAPE-1": dict(input_shape=(2, 2, 11, 9), kernel_size=2, stride=3, ceil_mode=True),
+    "big-pad-same-lower-POOL-WINDOW-1": dict(input_shape=(2, 1, 6, 5), kernel_size=(4, 3), padding="same_lower"),
+    "rank3-MAXPOOL-INDEX-1": dict(input_shape=(2, 2, 5, 4, 5), kernel_size=(2, 2, 3), stride=(2, 1, 2), padding=1,
+                                  ceil_mode=True),
+    "rank4-MAXPOOL-INDEX-1": dict(input_shape=(1, 2, 3, 4, 3, 3), kernel_size=2, stride=1, padding=1),
+    "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 5, 5), kernel_size=2),
+}
+
+AVG_POOL = {
+    "rank1-include-pad-ceil-AVGPOOL-DEF-1": dict(input_shape=(2, 2, 10), kernel_size=3, stride=2, padding=1,
+                                                 ceil_mode=True, count_include_pad=True),
+    "rank1-exclude-pad-ceil-AVGPOOL-DEF-1": dict(input_shape=(2, 2, 10), kernel_size=3, stride=2, padding=1,
+                                                 ceil_mode=True, count_include_pad=False),
+    "rank2-divisor-override-AVGPOOL-PARAM-1": dict(input_shape=(2, 2, 7, 6), kernel_size=(3, 2), padding=1,
+                                                   count_include_pad=True, divisor_override=5),
+    "rank2-dilation-asymmetric-AVGPOOL-DEF-1": dict(input_shape=(2, 2, 9, 8), kernel_size=(2, 3), stride=(2, 1),
+                                                    padding=((1, 0), (2, 1)), dilation=(2, 1),
+                                                    count_include_pad=True),
+    "rank3-AVGPOOL-DEF-1": dict(input_shape=(2, 1, 5, 6, 4), kernel_size=(2, 3, 2), stride=(1, 2, 2), padding=1,
+                                ceil_mode=True, count_include_pad=False),
+    "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 5, 5), kernel_size=2, count_include_pad=False),
+}
+
+FAMILIES = [
+    (("conv", "conv_backward"), ConvParams, CONV),
+    (("conv_transpose", "conv_transpose_backward"), ConvTransposeParams, CONV_TRANSPOSE),
+    (("max_pool", "max_pool_backward"), MaxPoolParams, MAX_POOL),
+    (("avg_pool", "avg_pool_backward"), AvgPoolParams, AVG_POOL),
+]
+CASES = [
+    pytest.param(op, params_type, kwargs, id=f"{op}-{name}")
+    for ops, params_type, table in FAMILIES for name, kwargs in table.items() for op in ops
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op, params_type, kwargs", CASES)
+def test_matches_reference_within_error_bound(op, params_type, kwargs, dtype):
+    # ERR-BOUND-1, ERR-EXACT-1, DTYPE-1, HYGIENE-1, HYGIENE-2, CONV-GRAD-1, CONVT-GRAD-1,
+    # MAXPOOL-GRAD-1, AVGPOOL-GRAD-1
+    params = params_type(**kwargs)
+    check(BACKEND, op, params, make_arrays(op, params, dtype, seed_of(op, kwargs, dtype)))
+
+
+@pytest.mark.parametrize("op, params_type, kwargs", CASES)
+def test_one_position_per_chunk_matches_reference_too(op, params_type, kwargs):  # ERR-BOUND-1
+    params = params_type(**kwargs)
+    check(TINY_BUDGET, op, params, make_arrays(op, params, "float32", seed_of(op, kwargs)))
+
+
+# ------------------------------------------------------------------------------------------
+# chunking changes nothing
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("op, params_type, kwargs", CASES)
+def test_chunking_gives_identical_results(op, params_type, kwargs, dtype):  # HYGIENE-3, ERR-EXACT-1
+    # small integers: every sum is exact, so any chunking and summation order gives the same bits
+    params = params_type(**kwargs)
+    arrays = make_arrays(op, params, dtype, seed_of(op, kwargs), integers=True)
+    if op == "avg_pool_backward":  # multiples of lcm(1..12) keep every dy / divisor an integer
+        arrays["dy"] = arrays["dy"] * arrays["dy"].dtype.type(27720)
+    whole = run(Im2colBackend(memory_budget_bytes=2**30), op, params, arrays)
+    for budget in (1, 200, 3000):
+        chunked = run(Im2colBackend(memory_budget_bytes=budget), op, params, arrays)
+        for name, out in whole.items():
+            if out is None:
+                assert chunked[name] is None
+                continue
+            assert np.array_equal(np.asarray(chunked[name]), np.asarray(out)), f"{name} differs at budget {budget}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(0, 3), out=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+       per_position=st.integers(1, 50), overhead=st.integers(0, 100), budget=st.integers(1, 3000))
+def test_chunks_cover_every_position_once_within_budget(batch, out, per_position, overhead, budget):
+    out = tuple(out)
+
+    def cost(images, shape):
+        return images * (math.prod(shape) * per_position + overhead)
+
+    seen = np.zeros((batch, *out), dtype=int)
+    for (n0, n1), box in chunks(batch, out, cost, budget):
+        shape = tuple(b - a for a, b in box)
+        seen[(slice(n0, n1), *(slice(a, b) for a, b in box))] += 1
+        # the budget holds unless the chunk is one output position already
+        assert cost(n1 - n0, shape) <= budget or (n1 - n0 == 1 and math.prod(shape) == 1)
+    assert (seen == 1).all()
+
+
+# ------------------------------------------------------------------------------------------
+# scratch memory stays within the budget
+
+
+def traced_peak(function):
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        result = function()
+        return result, tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+MEMORY_CASES = {
+    "conv-zeros": (ConvParams(input_shape=(4, 16, 32, 32), weight_shape=(16, 16, 3, 3), padding=1), "conv"),
+    "conv-reflect-backward": (ConvParams(input_shape=(4, 16, 32, 32), weight_shape=(16, 16, 3, 3), padding=1,
+                                         padding_mode="reflect", bias_shape=(16,)), "conv_backward"),
+    "conv-transpose": (ConvTransposeParams(input_shape=(4, 16, 16, 16), weight_shape=(16, 16, 3, 3), stride=2,
+                                           padding=1, output_padding=1), "conv_transpose"),
+    "conv-transpose-backward": (ConvTransposeParams(input_shape=(4, 16, 16, 16), weight_shape=(16, 16, 3, 3),
+                                                    stride=2, padding=1, output_padding=1), "conv_transpose_backward"),
+    "max-pool": (MaxPoolParams(input_shape=(4, 16, 32, 32), kernel_size=3, stride=1, padding=1), "max_pool"),
+    "max-pool-backward": (MaxPoolParams(input_shape=(4, 16, 32, 32), kernel_size=3, stride=1, padding=1),
+                          "max_pool_backward"),
+    "avg-pool-backward": (AvgPoolParams(input_shape=(4, 16, 32, 32), kernel_size=3, stride=1, padding=1,
+                                        count_include_pad=False), "avg_pool_backward"),
+}
+
+
+@pytest.mark.parametrize("name", MEMORY_CASES)
+def test_peak_scratch_memory_is_bounded_by_the_budget(name):
+    params, op = MEMORY_CASES[name]
+    budget = 64 * 2**10
+    arrays = make_arrays(op, params, "float32", 0)
+    outputs, peak = traced_peak(lambda: run(Im2colBackend(memory_budget_bytes=budget), op, params, arrays))
+    output_bytes = sum(np.asarray(a).nbytes for a in outputs.values() if a is not None)
+    input_bytes = sum(a.nbytes for a in arrays.values() if a is not None)
+    if isinstance(params, (ConvParams, ConvTransposeParams)):
+        # what a one-chunk im2col would hold: the whole column matrix, far above the budget
+        positions = params.output_shape[0] * math.prod(params.output_shape[2:])
+        columns = positions * (params.input_shape[1] if isinstance(params, ConvParams) else params.output_shape[1])
+        assert columns * math.prod(params.kernel_size) * 4 > 10 * budget
+    slack = 32 * 2**10
+    assert peak <= budget + input_bytes + output_bytes + slack, (
+        f"peak {peak} bytes > budget {budget} + inputs {input_bytes} + outputs {output_bytes} + slack {slack}"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# random problems (hypothesis): every feature combined, derived so that each is valid
+
+
+@st.composite
+def conv_problems(draw):
+    rank = draw(st.integers(1, 3), label="rank")
+    groups, c_g, m = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="padding_mode")
+    kernel, stride, dilation, pads, size = [], [], [], [], []
+    for _ in range(rank):
+        k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        pair = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+        # valid by construction: padded extent >= d(k-1)+1 (CONV-SHAPE-2), pads <= n-1 (PAD-MODE-2)
+        n = max(d * (k - 1) + 1 - sum(pair), max(pair) + 1, 1) + draw(st.integers(0, 5))
+        kernel.append(k), stride.append(s), dilation.append(d), pads.append(pair), size.append(n)
+    bias = draw(st.booleans(), label="bias")
+    return ConvParams(input_shape=(draw(st.integers(0, 3)), groups * c_g, *size),
+                      weight_shape=(groups * m, c_g, *kernel), bias_shape=(groups * m,) if bias else None,
+                      stride=stride, padding=tuple(pads), dilation=dilation, groups=groups, padding_mode=mode)
+
+
+@st.composite
+def conv_transpose_problems(draw):
+    rank = draw(st.integers(1, 3), label="rank")
+    groups, c_g, m = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kernel, stride, dilation, pads, out_pad, size = [], [], [], [], [], []
+    for _ in range(rank):
+        k, s, d = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        pair = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+        op = draw(st.integers(0, max(s, d) - 1))  # CONVT-PARAM-1
+        # CONVT-SHAPE-1: (n-1)s - p_b - p_a + d(k-1) + op + 1 >= 1
+        n = max(1, -(-(sum(pair) - d * (k - 1) - op) // s) + 1) + draw(st.integers(0, 4))
+        kernel.append(k), stride.append(s), dilation.append(d), pads.append(pair), out_pad.append(op), size.append(n)
+    bias = draw(st.booleans(), label="bias")
+    return ConvTransposeParams(input_shape=(draw(st.integers(0, 3)), groups * c_g, *size),
+                               weight_shape=(groups * c_g, m, *kernel), bias_shape=(groups * m,) if bias else None,
+                               stride=stride, padding=tuple(pads), output_padding=out_pad, dilation=dilation,
+                               groups=groups)
+
+
+@st.composite
+def pool_problems(draw, params_type):
+    rank = draw(st.integers(1, 3), label="rank")
+    kernel = [draw(st.integers(1, 4)) for _ in range(rank)]
+    dilation = [draw(st.integers(1, 3)) for _ in range(rank)]
+    stride = [draw(st.integers(1, 4)) for _ in range(rank)]
+    pads = tuple((draw(st.integers(0, (k - 1) * d)), draw(st.integers(0, (k - 1) * d)))
+                 for k, d in zip(kernel, dilation))
+    size = [max(d * (k - 1) + 1 - sum(p), 1) + draw(st.integers(0, 5)) for k, d, p in zip(kernel, dilation, pads)]
+    extra = {}
+    if params_type is AvgPoolParams:
+        extra = dict(count_include_pad=draw(st.booleans()), divisor_override=draw(st.sampled_from([None, 1, 3])))
+    kwargs = dict(input_shape=(draw(st.integers(0, 3)), draw(st.integers(1, 3)), *size), kernel_size=kernel,
+                  stride=stride, dilation=dilation, ceil_mode=draw(st.booleans()), **extra)
+    try:
+        return params_type(padding=pads, **kwargs)
+    except InvalidParams:  # a window left empty by dilation gaps (POOL-WINDOW-1): drop the padding
+        unpadded = [max(n, d * (k - 1) + 1) for n, k, d in zip(size, kernel, dilation)]
+        return params_type(padding=0, **{**kwargs, "input_shape": kwargs["input_shape"][:2] + tuple(unpadded)})
+
+
+def check_random(op, params, dtype, seed, budget):
+    check(Im2colBackend(memory_budget_bytes=budget), op, params, make_arrays(op, params, dtype, seed))
+
+
+BUDGETS = st.sampled_from([1, 500, 2**30])
+
+
+@settings(max_examples=40, deadline=None)
+@given(params=conv_problems(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16), budget=BUDGETS)
+def test_random_conv_problems(params, dtype, seed, budget):  # CONV-DEF-1, CONV-GRAD-1, PAD-MODE-1
+    for op in ("conv", "conv_backward"):
+        check_random(op, params, dtype, seed, budget)
+
+
+@settings(max_examples=40, deadline=None)
+@given(params=conv_transpose_problems(), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       budget=BUDGETS)
+def test_random_conv_transpose_problems(params, dtype, seed, budget):  # CONVT-DEF-1, CONVT-GRAD-1
+    for op in ("conv_transpose", "conv_transpose_backward"):
+        check_random(op, params, dtype, seed, budget)
+
+
+@settings(max_examples=40, deadline=None)
+@given(params=pool_problems(MaxPoolParams), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       budget=BUDGETS)
+def test_random_max_pool_problems(params, dtype, seed, budget):  # MAXPOOL-DEF-1, MAXPOOL-GRAD-1, POOL-CEIL-1
+    for op in ("max_pool", "max_pool_backward"):
+        check_random(op, params, dtype, seed, budget)
+
+
+@settings(max_examples=40, deadline=None)
+@given(params=pool_problems(AvgPoolParams), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       budget=BUDGETS)
+def test_random_avg_pool_problems(params, dtype, seed, budget):  # AVGPOOL-DEF-1, AVGPOOL-GRAD-1
+    for op in ("avg_pool", "avg_pool_backward"):
+        check_random(op, params, dtype, seed, budget)
+
+
+# ------------------------------------------------------------------------------------------
+# max pool: ties, NaN and -inf windows
+
+
+def test_max_pool_ties_pick_the_first_in_window_order():  # MAXPOOL-TIE-1
+    x = np.array([[[3.0, 3, 1, 3]]])
+    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1))
+    np.testing.assert_array_equal(indices, [[[0, 1, 3]]])
+    np.testing.assert_array_equal(y, [[[3.0, 3, 3]]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_ties_everywhere_match_the_reference(dtype):  # MAXPOOL-TIE-1, ERR-EXACT-1
+    x = np.random.default_rng(5).integers(0, 3, size=(2, 3, 9, 8)).astype(to_dtype(dtype))
+    params = MaxPoolParams(input_shape=x.shape, kernel_size=(3, 2), stride=(1, 2), padding=1, ceil_mode=True,
+                           dilation=(1, 2))
+    dy = np.random.default_rng(6).standard_normal(params.output_shape).astype(x.dtype)
+    for backend in (BACKEND, TINY_BUDGET):
+        check(backend, "max_pool", params, {"x": x})
+        check(backend, "max_pool_backward", params, {"x": x, "dy": dy})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_nan_window_gives_nan_and_a_nan_index(dtype):  # MAXPOOL-NAN-1
+    x = np.array([[[1.0, np.nan, 5, np.nan, 2, 7, 0]]]).astype(to_dtype(dtype))
+    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=1))
+    y = y.astype(np.float64)
+    assert np.isnan(y[0, 0, :4]).all() and y[0, 0, 4] == 7.0
+    assert np.isnan(x[0, 0, indices[0, 0, :4]].astype(np.float64)).all()
+    assert all(p <= i < p + 3 for p, i in enumerate(indices[0, 0, :4]))  # a NaN of that window
+    assert indices[0, 0, 4] == 5
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_max_pool_nan_and_infinities_match_the_reference(dtype):  # MAXPOOL-NAN-1, MAXPOOL-DEF-1, ERR-SPECIAL-1
+    rng = np.random.default_rng(7)
+    x = rng.choice(np.array([np.nan, -np.inf, np.inf, 0.0, -1.0]), size=(2, 2, 7, 6), p=[0.1, 0.5, 0.1, 0.2, 0.1])
+    x = x.astype(to_dtype(dtype))
+    params = MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=(2, 1), padding=1, ceil_mode=True)
+    y, indices = BACKEND.max_pool(x, params)
+    ref_y, ref_indices = R.max_pool(x, params)
+    assert np.array_equal(y.astype(np.float64), ref_y, equal_nan=True)
+    nan = np.isnan(ref_y)  # MAXPOOL-NAN-1 asks for "one of" the NaNs; elsewhere the index is exact
+    np.testing.assert_array_equal(indices[~nan], ref_indices[~nan])
+    planes = x.reshape(4, -1).astype(np.float64)
+    assert np.isnan(np.take_along_axis(planes, indices.reshape(4, -1), axis=1)[nan.reshape(4, -1)]).all()
+
+
+def test_max_pool_minus_infinity_never_loses_to_padding():  # MAXPOOL-DEF-1, MAXPOOL-INDEX-1
+    x = np.full((1, 1, 4), -np.inf)
+    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=1, padding=1))
+    np.testing.assert_array_equal(y, np.full((1, 1, 4), -np.inf))
+    np.testing.assert_array_equal(indices, [[[0, 0, 1, 2]]])
+
+
+def test_max_pool_backward_accumulates_overlapping_windows():  # MAXPOOL-GRAD-1
+    x = np.array([[[0.0, 9, 1, 2]]])
+    params = MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1)
+    dx = BACKEND.max_pool_backward(x, np.array([[[1.0, 10, 100]]]), params)
+    np.testing.assert_array_equal(dx, [[[0.0, 11, 0, 100]]])
+
+
+def test_avg_pool_propagates_nan():  # AVGPOOL-DEF-1, ERR-SPECIAL-1
+    x = np.array([[[1.0, np.nan, 3, 4, 5]]])
+    params = AvgPoolParams(input_shape=x.shape, kernel_size=2, count_include_pad=False)
+    np.testing.assert_array_equal(np.isnan(BACKEND.avg_pool(x, params)), [[[True, False]]])
+
+
+# ------------------------------------------------------------------------------------------
+# hygiene, capabilities, arguments
+
+
+def test_non_contiguous_inputs_give_the_same_results():  # HYGIENE-1, CONV-DEF-1
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 9, 16)).astype(np.float32)[:, :, :, ::2]  # a strided view
+    w = np.asfortranarray(rng.standard_normal((6, 2, 3, 3)).astype(np.float32))
+    params = ConvParams(input_shape=x.shape, weight_shape=w.shape, groups=2, padding=1)
+    dy = rng.standard_normal(params.output_shape).astype(np.float32).transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3)
+    contiguous = (np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(dy))
+    assert np.array_equal(BACKEND.conv(x, w, None, params), BACKEND.conv(*contiguous[:2], None, params))
+    for got, want in zip(BACKEND.conv_backward(x, w, dy, params)[:2], BACKEND.conv_backward(*contiguous, params)[:2]):
+        assert np.array_equal(got, want)
+
+
+def test_repeated_calls_are_bitwise_identical():  # HYGIENE-3
+    params = ConvParams(input_shape=(2, 3, 9, 9), weight_shape=(4, 3, 3, 3), padding=1, bias_shape=(4,))
+    arrays = make_arrays("conv_backward", params, "float32", 1)
+    first = run(BACKEND, "conv_backward", params, arrays)
+    second = run(BACKEND, "conv_backward", params, arrays)
+    assert all(np.array_equal(first[name], second[name]) for name in first)
+
+
+def test_capabilities_declare_input_dtype_accumulation_or_better():  # ERR-BOUND-1
+    caps = BACKEND.capabilities
+    assert isinstance(caps, Capabilities) and BACKEND.name == "im2col"
+    assert caps.accumulation is None and caps.speed == "fast" and caps.ranks is None and caps.deterministic
+    assert caps.ops == frozenset(OPS) and not caps.unsupported
+    assert ("bfloat16" in caps.dtypes) == bfloat16_available()
+
+
+@pytest.mark.parametrize("budget", [0, -1, 1.5, True, "1MB"])
+def test_invalid_memory_budget_is_refused(budget):
+    with pytest.raises(ValueError, match="memory_budget_bytes"):
+        Im2colBackend(memory_budget_bytes=budget)
+
+
+def test_invalid_arrays_are_refused():  # LAYOUT-1, DTYPE-1, GRAD-SHAPE-1
+    params = ConvParams(input_shape=(1, 2, 5), weight_shape=(3, 2, 3))
+    x, w = np.zeros((1, 2, 5)), np.zeros((3, 2, 3))
+    with pytest.raises(InvalidParams):
+        BACKEND.conv(np.zeros((1, 2, 6)), w, None, params)
+    with pytest.raises(InvalidParams):
+        BACKEND.conv(x, w.astype(np.float32), None, params)
+    with pytest.raises(InvalidParams):
+        BACKEND.conv_backward(x, w, np.zeros((1, 3, 4)), params)
+
+
+def test_docstring_examples_run():  # STYLE.md §9
+    result = doctest.testmod(im2col_module)
+    assert result.failed == 0 and result.attempted > 0
