@@ -1,0 +1,326 @@
+"""TorchBackend on CUDA against the float64 reference (convspec.reference): float16, bfloat16,
+float32 with TF32 off (``TorchBackend(device="cuda")``) and float32 with TF32 on
+(``TorchBackend(device="cuda", tf32=True)``).
+
+Each is held to the bound its capabilities declare (ERR-BOUND-1): u of the dtype (accumulation
+None), ``input_precision="tf32"`` for the TF32 variant, and, since cuDNN may pick FFT or Winograd
+algorithms, the non-local magnitude of ERR-NONLOCAL-1. float32 with TF32 off must pass the float32
+bound on cases with few terms per output and many outputs, and the float32 statistical test
+(ERR-STAT-1) on a case with K = 576: a TF32 silently left on fails both, and on a GPU with TF32
+(compute capability ≥ 8.0) the TF32 variant is shown to fail the float32 statistical test, so the
+check has the power it claims.
+
+Every test is skipped, with the reason, where ``torch.cuda.is_available()`` is False.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from convspec import reference  # noqa: E402
+from convspec.backends.torch_backend import TorchBackend  # noqa: E402
+from convspec.spec import (  # noqa: E402
+    OPS,
+    AvgPoolParams,
+    ConvParams,
+    ConvTransposeParams,
+    MaxPoolParams,
+    Unsupported,
+    to_dtype,
+)
+from convspec.spec.accuracy import error_bound, statistical_limits, terms_per_output  # noqa: E402
+from convspec.spec.dtypes import UNIT_ROUNDOFF  # noqa: E402
+
+pytestmark = [
+    pytest.mark.torch,
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: torch.cuda.is_available() is False"),
+]
+
+HALF_TYPES = ["float16", pytest.param("bfloat16", marks=pytest.mark.skipif(
+    not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()),
+    reason="this CUDA device has no bfloat16 support (torch.cuda.is_bf16_supported() is False)"))]
+TF32_HARDWARE = torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
+
+
+@pytest.fixture(scope="module")
+def cuda() -> TorchBackend:
+    return TorchBackend(device="cuda")
+
+
+@pytest.fixture(scope="module")
+def cuda_tf32() -> TorchBackend:
+    return TorchBackend(device="cuda", tf32=True)
+
+
+# -- comparison with the reference ---------------------------------------------------------------
+
+def draw(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> np.ndarray:
+    """Standard normal data rounded to ``dtype``."""
+    return rng.standard_normal(shape).astype(to_dtype(dtype))
+
+
+def arrays_for(op: str, params: Any, dtype: str, rng: np.random.Generator) -> dict[str, np.ndarray | None]:
+    shapes = {"x": params.input_shape, "dy": params.output_shape,
+              "w": getattr(params, "weight_shape", None), "b": getattr(params, "bias_shape", None)}
+    return {name: None if shapes[name] is None else draw(shapes[name], dtype, rng) for name in OPS[op].inputs}
+
+
+def magnitude(op: str, arrays: dict[str, Any], params: Any, local: bool) -> dict[str, Any]:
+    """mag of ERR-BOUND-1; for a non-local backend every operand but w and b is replaced by its
+    largest absolute value (ERR-NONLOCAL-1)."""
+    if not local:
+        arrays = {name: None if a is None else (
+            np.full(a.shape, np.abs(a.astype(np.float64)).max(initial=0.0)) if name not in ("w", "b")
+            else a.astype(np.float64)) for name, a in arrays.items()}
+    return reference.magnitude(op, arrays, params)
+
+
+def assert_within_bound(label: str, out: np.ndarray, ref: np.ndarray, bound: np.ndarray) -> None:
+    """ERR-BOUND-1 per element and ERR-SPECIAL-1: a NaN reference needs NaN, an infinite one the
+    same infinity; the message gives the count, the share, the worst error / bound and where."""
+    out64 = np.asarray(out).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        error = np.where(out64 == ref, 0.0, np.abs(out64 - ref))
+        bad = np.where(np.isnan(ref), ~np.isnan(out64),
+                       np.where(np.isinf(ref), out64 != ref, ~(error <= bound)))
+    if bad.any():
+        ratio = np.where(bad, np.nan_to_num(error / bound, nan=np.inf), 0.0)
+        where = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        pytest.fail(f"{label}: {int(bad.sum())} of {bad.size} elements ({100 * bad.mean():.1f}%) outside the "
+                    f"bound; worst at {tuple(int(i) for i in where)}: out={out64[where]!r} ref={ref[where]!r} "
+                    f"error/bound={ratio[where]:.3g}")
+
+
+def window_members(params: MaxPoolParams, indices: np.ndarray) -> np.ndarray:
+    """True where a flat index (one per output element) lies in that output's window (POOL window:
+    coordinates p·s − p_b + j·d, 0 ≤ j < k)."""
+    size = params.input_shape[2:]
+    inside = (indices >= 0) & (indices < int(np.prod(size)))
+    coords = np.unravel_index(np.clip(indices, 0, int(np.prod(size)) - 1), size)
+    for axis, (u, k, s, d, (before, _)) in enumerate(
+            zip(coords, params.kernel_size, params.stride, params.dilation, params.pads)):
+        shape = [1] * indices.ndim
+        shape[2 + axis] = -1
+        offset = u - (np.arange(indices.shape[2 + axis]) * s - before).reshape(shape)
+        inside &= (offset >= 0) & (offset % d == 0) & (offset // d < k)
+    return inside
+
+
+def assert_indices(x: np.ndarray, y: np.ndarray, indices: np.ndarray, ref_y: np.ndarray, ref_indices: np.ndarray,
+                   params: MaxPoolParams) -> None:
+    """MAXPOOL-INDEX-1 / MAXPOOL-TIE-1 exactly outside NaN windows; MAXPOOL-NAN-1 inside them."""
+    assert indices.shape == ref_indices.shape and np.issubdtype(indices.dtype, np.integer)  # HYGIENE-2
+    nan_window = np.isnan(ref_y)
+    np.testing.assert_array_equal(np.where(nan_window, -1, indices), np.where(nan_window, -1, ref_indices))
+    if nan_window.any():
+        plane = x.astype(np.float64).reshape(x.shape[:2] + (-1,))
+        picked = np.take_along_axis(plane, indices.reshape(indices.shape[:2] + (-1,)), axis=2).reshape(indices.shape)
+        assert (window_members(params, indices) & np.isnan(picked))[nan_window].all(), "MAXPOOL-NAN-1"
+    assert np.array_equal(np.asarray(y).astype(np.float64), ref_y, equal_nan=True), "ERR-EXACT-1"
+
+
+def check_op(backend: Any, op: str, params: Any, dtype: str = "float32", *, arrays: dict[str, Any] | None = None,
+             seed: int = 0) -> dict[str, Any]:
+    """Run ``op`` on the backend and the reference and compare every output; returns the outputs."""
+    rng = np.random.default_rng(seed)
+    arrays = arrays_for(op, params, dtype, rng) if arrays is None else arrays
+    copies = {name: None if a is None else a.copy() for name, a in arrays.items()}
+    info = OPS[op]
+    result = getattr(backend, op)(*(arrays[name] for name in info.inputs), params)
+    got = dict(zip(info.outputs, (result,) if len(info.outputs) == 1 else result))
+    for name, a in arrays.items():  # HYGIENE-1: inputs are not modified
+        assert a is None or np.array_equal(a, copies[name], equal_nan=True), f"{op} modified its input {name}"
+    ref = reference.evaluate(op, arrays, params)
+    caps = backend.capabilities
+    mag = magnitude(op, arrays, params, caps.local)
+    k = terms_per_output(op, params)
+    for name in info.outputs:
+        if ref[name] is None:
+            assert got[name] is None, f"{op}: {name} must be None without a bias"
+            continue
+        out = np.asarray(got[name])
+        assert out.shape == ref[name].shape, f"{op}: {name} has shape {out.shape}, not {ref[name].shape}"  # HYGIENE-2
+        if name == "indices":
+            assert_indices(arrays["x"], got["y"], out, ref["y"], ref["indices"], params)
+            continue
+        assert out.dtype == to_dtype(dtype), f"{op}: {name} is {out.dtype}, not {dtype}"  # DTYPE-1, HYGIENE-2
+        if op != "max_pool":
+            bound = error_bound(mag[name], k[name], out_dtype=dtype, accumulation=caps.accumulation,
+                                input_precision=caps.input_precision)
+            assert_within_bound(f"{backend.name} {op} {name} {dtype}", out, ref[name], bound)
+    return got
+
+
+# -- the cases -------------------------------------------------------------------------------------
+
+CONV_CASES = {
+    "1d-bias": dict(input_shape=(2, 3, 9), weight_shape=(4, 3, 3), bias_shape=(4,), padding=1),
+    "2d-groups-same-lower-strided": dict(input_shape=(2, 4, 7, 6), weight_shape=(6, 2, 3, 2), bias_shape=(6,),
+                                         groups=2, stride=(2, 1), padding="same_lower"),
+    "2d-depthwise-same-dilated": dict(input_shape=(1, 3, 6, 7), weight_shape=(6, 1, 3, 3), groups=3, dilation=2,
+                                      padding="same"),
+    "3d-asymmetric": dict(input_shape=(2, 2, 4, 5, 3), weight_shape=(2, 2, 2, 3, 2), bias_shape=(2,),
+                          stride=(1, 2, 1), padding=((1, 0), (0, 2), (1, 1))),
+    "3d-reflect-grouped": dict(input_shape=(1, 2, 3, 4, 3), weight_shape=(4, 1, 2, 2, 2), groups=2,
+                               padding=((1, 2), (0, 3), (2, 1)), padding_mode="reflect"),
+    "2d-replicate-strided-dilated": dict(input_shape=(1, 2, 3, 4), weight_shape=(2, 2, 2, 2), stride=2, dilation=2,
+                                         padding=((4, 1), (0, 5)), padding_mode="replicate"),
+    "1d-circular-pad-n": dict(input_shape=(1, 2, 4), weight_shape=(3, 2, 3), padding=((4, 2),),
+                              padding_mode="circular", bias_shape=(3,)),
+    "2d-empty-batch": dict(input_shape=(0, 2, 5, 5), weight_shape=(3, 2, 3, 3), bias_shape=(3,), padding=1),
+}
+
+CONVT_CASES = {
+    "1d-stride-output-padding-asymmetric": dict(input_shape=(2, 2, 5), weight_shape=(2, 3, 2), bias_shape=(3,),
+                                                stride=3, padding=((1, 0),), output_padding=2),
+    "2d-groups-dilated": dict(input_shape=(2, 4, 4, 3), weight_shape=(4, 3, 2, 3), groups=2, stride=(2, 1),
+                              dilation=2, padding=((1, 2), (0, 0)), output_padding=(1, 1)),
+    "3d-symmetric": dict(input_shape=(1, 2, 3, 3, 2), weight_shape=(2, 2, 2, 2, 2), stride=2, padding=1,
+                         output_padding=1),
+}
+
+POOL_CASES = {
+    "1d-ceil-overhang": dict(input_shape=(2, 3, 8), kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    "2d-asymmetric-ceil": dict(input_shape=(2, 2, 7, 6), kernel_size=(3, 2), stride=(2, 3), padding=((2, 0), (1, 1)),
+                               ceil_mode=True),
+    "2d-native-ceil": dict(input_shape=(2, 2, 7, 6), kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    "3d-native-ceil": dict(input_shape=(1, 2, 5, 4, 5), kernel_size=2, stride=2, padding=1, ceil_mode=True),
+    "3d-asymmetric-ceil": dict(input_shape=(1, 2, 4, 5, 3), kernel_size=(2, 3, 2), stride=(2, 2, 1),
+                               padding=((1, 0), (1, 1), (0, 1)), ceil_mode=True),
+    "3d-input-smaller-than-kernel": dict(input_shape=(1, 1, 2, 5, 5), kernel_size=3, stride=1, padding=1),
+}
+
+AVG_VARIANTS = {"exclude-pad": dict(count_include_pad=False), "include-pad": dict(count_include_pad=True),
+                "divisor-override": dict(count_include_pad=False, divisor_override=3)}
+
+#: Few terms per output, many outputs: TF32 rounding (u = 2**-11 per product) dwarfs the float32 bound.
+FEW_TERMS = {
+    "conv": ConvParams(input_shape=(4, 1, 96, 96), weight_shape=(8, 1, 3, 3), padding=1),
+    "conv_transpose": ConvTransposeParams(input_shape=(4, 8, 48, 48), weight_shape=(8, 1, 2, 2), stride=2),
+}
+#: K = 64·3·3 = 576 terms per output, 2·64·30·30 outputs: for ERR-STAT-1.
+MANY_TERMS = ConvParams(input_shape=(2, 64, 32, 32), weight_shape=(64, 64, 3, 3))
+
+
+def normalised_errors(backend: Any, params: ConvParams, seed: int = 0) -> tuple[float, float, float, float]:
+    """(Σe, Σe², bias limit, variance limit) of ERR-STAT-1 for conv in float32, e = (out − ref)/(mag·u)
+    with u = 2**-24 and the magnitude of the backend's declared locality."""
+    arrays = arrays_for("conv", params, "float32", np.random.default_rng(seed))
+    out = np.asarray(backend.conv(arrays["x"], arrays["w"], None, params), np.float64)
+    ref = reference.conv(arrays["x"], arrays["w"], None, params)
+    mag = magnitude("conv", arrays, params, backend.capabilities.local)["y"]
+    e = (out - ref) / (mag * UNIT_ROUNDOFF["float32"])
+    bias_limit, variance_limit = statistical_limits(params.terms_per_output, e.size)
+    return float(e.sum()), float(np.square(e).sum()), bias_limit, variance_limit
+
+
+# -- declarations ----------------------------------------------------------------------------------
+
+def test_capabilities_are_declared_honestly(cuda, cuda_tf32):  # ERR-BOUND-1, ERR-NONLOCAL-1, HYGIENE-3
+    assert (cuda.name, cuda_tf32.name) == ("torch:cuda", "torch:cuda:tf32")
+    for backend in (cuda, cuda_tf32):
+        caps = backend.capabilities
+        assert caps.dtypes == {"float16", "bfloat16", "float32"} and caps.ranks == {1, 2, 3}
+        assert caps.accumulation is None  # half-type atomics in pool and pad backward accumulate in the dtype
+        assert caps.local is False  # cuDNN's heuristics may choose FFT or Winograd algorithms
+        assert caps.deterministic is False  # atomicAdd in max_pool3d / avg_pool3d / F.pad backward, scatter_add_
+        assert "dilation" in caps.unsupported["avg_pool:dilation"]
+    assert cuda.capabilities.input_precision is None and cuda_tf32.capabilities.input_precision == "tf32"
+
+
+def test_float64_is_declared_unsupported_on_cuda(cuda):  # DTYPE-1
+    params = ConvParams(**CONV_CASES["1d-bias"])
+    assert "float64" in cuda.capabilities.unsupported_reason("conv", params, "float64")
+    with pytest.raises(Unsupported, match="float64"):
+        cuda.conv(np.zeros(params.input_shape), np.zeros(params.weight_shape), np.zeros(params.bias_shape), params)
+
+
+@pytest.mark.parametrize("tf32", [False, True], ids=["tf32-off", "tf32-on"])
+def test_tf32_flags_hold_during_the_call_and_are_restored_after(monkeypatch, tf32):
+    backend = TorchBackend(device="cuda", tf32=tf32)
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    seen = []
+    conv2d = torch.nn.functional.conv2d
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append((matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark))
+        return conv2d(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", spy)
+    saved = (matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark)
+    try:
+        # The caller's flags are the opposite of the backend's, so a leak either way shows.
+        matmul.allow_tf32 = cudnn.allow_tf32 = not tf32
+        cudnn.deterministic, cudnn.benchmark = False, True
+        params = ConvParams(input_shape=(1, 2, 6, 6), weight_shape=(2, 2, 3, 3))
+        backend.conv(np.ones(params.input_shape, np.float32), np.ones(params.weight_shape, np.float32), None, params)
+        assert seen == [(tf32, tf32, True, False)]
+        assert (matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark) == (
+            not tf32, not tf32, False, True)
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved
+
+
+# -- every op in every CUDA dtype ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", HALF_TYPES + ["float32"])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_and_its_gradients(cuda, case, dtype):  # CONV-DEF-1, CONV-GRAD-1, ERR-BOUND-1
+    params = ConvParams(**CONV_CASES[case])
+    check_op(cuda, "conv", params, dtype)
+    check_op(cuda, "conv_backward", params, dtype, seed=1)
+
+
+@pytest.mark.parametrize("dtype", HALF_TYPES + ["float32"])
+@pytest.mark.parametrize("case", CONVT_CASES)
+def test_conv_transpose_and_its_gradients(cuda, case, dtype):  # CONVT-DEF-1, CONVT-GRAD-1, ERR-BOUND-1
+    params = ConvTransposeParams(**CONVT_CASES[case])
+    check_op(cuda, "conv_transpose", params, dtype)
+    check_op(cuda, "conv_transpose_backward", params, dtype, seed=1)
+
+
+@pytest.mark.parametrize("dtype", HALF_TYPES + ["float32"])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_pools_and_their_gradients(cuda, case, dtype):  # MAXPOOL-*, AVGPOOL-*, POOL-CEIL-1
+    params = MaxPoolParams(**POOL_CASES[case])
+    check_op(cuda, "max_pool", params, dtype)
+    check_op(cuda, "max_pool_backward", params, dtype, seed=1)
+    rng = np.random.default_rng(2)
+    x = rng.choice(np.array([np.nan, -np.inf, 0.0, 1.0], dtype=to_dtype(dtype)), size=params.input_shape)
+    check_op(cuda, "max_pool", params, dtype, arrays={"x": x})  # NaN, -inf windows and ties, exactly
+    for variant in AVG_VARIANTS.values():
+        avg = AvgPoolParams(**POOL_CASES[case], **variant)
+        check_op(cuda, "avg_pool", avg, dtype)
+        check_op(cuda, "avg_pool_backward", avg, dtype, seed=1)
+
+
+# -- float32: TF32 off must be float32, TF32 on within its declared precision ----------------------
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_float32_with_tf32_off_meets_the_float32_bound_with_few_terms(cuda, op):  # ERR-BOUND-1, DTYPE-2
+    check_op(cuda, op, FEW_TERMS[op], "float32")
+    check_op(cuda, f"{op}_backward", FEW_TERMS[op], "float32", seed=1)
+
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_tf32_meets_the_bound_of_its_declared_input_precision(cuda_tf32, op):  # ERR-BOUND-1, DTYPE-2
+    check_op(cuda_tf32, op, FEW_TERMS[op], "float32")
+    check_op(cuda_tf32, f"{op}_backward", FEW_TERMS[op], "float32", seed=1)
+    check_op(cuda_tf32, "conv", MANY_TERMS, "float32")
+
+
+def test_float32_with_tf32_off_passes_the_float32_statistical_test(cuda):  # ERR-STAT-1
+    total, squares, bias_limit, variance_limit = normalised_errors(cuda, MANY_TERMS)
+    assert abs(total) <= bias_limit and squares <= variance_limit, (total, bias_limit, squares, variance_limit)
+
+
+@pytest.mark.skipif(not TF32_HARDWARE, reason="TF32 needs compute capability >= 8.0")
+def test_tf32_fails_the_float32_statistical_test_so_the_check_has_power(cuda_tf32):  # ERR-STAT-1
+    _, squares, _, variance_limit = normalised_errors(cuda_tf32, MANY_TERMS)
+    assert squares > variance_limit, "TF32 on gave float32-sized errors: is TF32 really applied?"
