@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,7 @@ from ..spec import AvgPoolParams, ConvParams, ConvTransposeParams, MaxPoolParams
 from .base import Capabilities
 
 #: padding_mode (PAD-MODE-1) -> the numpy.pad mode that extends x the same way.
-_NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+_NUMPY_PAD_MODES: dict[str, Any] = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 #: spec dtype -> dtype SciPy computes in (SciPy has no float16 or bfloat16 kernels).
 _WORK_DTYPES = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float32, "float64": np.float64}
@@ -84,7 +85,7 @@ def _fitted(a: np.ndarray, start: Shape, size: Shape) -> np.ndarray:
     """a[..., start : start + size] per spatial dim, zero-filled where that runs past the end of a."""
     out = np.zeros(a.shape[: a.ndim - len(size)] + tuple(size), a.dtype)
     spatial = a.shape[a.ndim - len(size):]
-    stop = tuple(min(b + e, n) for b, e, n in zip(start, size, spatial))
+    stop = tuple(max(min(b + e, n), b) for b, e, n in zip(start, size, spatial))
     out[_index(a.ndim, tuple(slice(0, t - b) for b, t in zip(start, stop)))] = a[
         _index(a.ndim, tuple(slice(b, t) for b, t in zip(start, stop)))
     ]
@@ -142,7 +143,7 @@ def _window_starts(full: np.ndarray, extent: Shape, stride: Shape, count: Shape)
                                         for e, s, o in zip(extent, stride, count)))]
 
 
-def _flat_index(coords: list[np.ndarray], size: Shape) -> np.ndarray:
+def _flat_index(coords: Sequence[np.ndarray], size: Shape) -> np.ndarray:
     """Row-major flat index Σ_i u_i · Π_{j>i} n_j of per-dim coordinate grids (MAXPOOL-INDEX-1)."""
     flat = np.zeros((), np.int64)
     for u, n in zip(coords, size):
