@@ -140,7 +140,7 @@ class _Check:
     def __init__(self, ctx: CheckContext, name: str, case: Case, clause: str) -> None:
         self.ctx, self.name, self.case, self.clause = ctx, name, case, clause
         self.op = case.op
-        self.params: Params = case.params_object
+        self.params: Any = case.params_object  # the op's parameter object; each property narrows it
         self.dtype = case.dtype
         self.comparisons: list[Comparison] = []
         self.notes: list[str] = []
@@ -167,8 +167,9 @@ class _Check:
             if reason:
                 raise _Abort("unsupported", f"{label}: {reason}")
 
-    def call(self, op: str, arrays: Mapping[str, Any], params: Params, label: str) -> dict[str, np.ndarray | None]:
-        """The backend's outputs of ``op``, each of the op table's shape (HYGIENE-2)."""
+    def call(self, op: str, arrays: Mapping[str, Any], params: Params, label: str) -> dict[str, Any]:
+        """The backend's outputs of ``op``, each present (max-pool indices may be None) and of the op
+        table's shape (HYGIENE-2)."""
         inputs = {name: arrays.get(name) for name in OPS[op].inputs}
         try:
             outputs = self.ctx.call(op, inputs, params).outputs
@@ -282,7 +283,7 @@ def _runner(name: str, impl: Callable[[_Check], None], clauses: Mapping[str, str
 
 # -- deriving configurations ---------------------------------------------------------------------
 
-def _derive(params: Params, **changes: Any) -> Params:
+def _derive(params: Any, **changes: Any) -> Any:
     """The parameter object of ``params`` with ``changes``; must be valid (else an engine bug)."""
     try:
         return type(params)(**{**init_kwargs(params), **changes})
@@ -290,7 +291,7 @@ def _derive(params: Params, **changes: Any) -> Params:
         raise InternalError(f"derived configuration invalid: {exc}") from exc
 
 
-def _derive_or_skip(params: Params, **changes: Any) -> Params:
+def _derive_or_skip(params: Any, **changes: Any) -> Any:
     """As :func:`_derive`, for derivations that can leave the spec's domain (then: no result)."""
     try:
         return type(params)(**{**init_kwargs(params), **changes})
@@ -337,7 +338,7 @@ def _linearity(check: _Check, which: str) -> None:
     zero = np.zeros_like(whole)
     parts = [np.where(mask, whole, zero), np.where(mask, zero, whole)]
     y = check.call(op, arrays, params, f"{op}({which})")["y"]
-    total, budget = 0.0, check.budget(op, arrays, params, "y")
+    total, budget = np.zeros(params.output_shape), check.budget(op, arrays, params, "y")
     for index, part in enumerate(parts, 1):
         split = {**arrays, which: part}
         total = total + check.call(op, split, params, f"{op}({which}{index})")["y"].astype(np.float64)
@@ -432,6 +433,7 @@ def _gradient_is_transpose(check: _Check) -> None:
     op, params = check.op, check.params
     arrays = check.arrays()
     w, dy = arrays["w"], arrays["dy"]
+    other: Params
     if isinstance(params, ConvParams):
         if params.padding_mode != "zeros":
             raise _NotApplicable("dx = conv_transpose(dy) holds for zeros padding")
@@ -822,6 +824,8 @@ def _finite_differences(check: _Check) -> None:
     """
     op, params = check.op, check.params
     forward = OPS[op].forward
+    if forward is None:
+        raise InternalError(f"finite differences of {op}: not a gradient op")
     check.dtype = "float64"
     if "float64" not in check.ctx.caps.dtypes:
         raise _Abort("unsupported", "finite differences need float64")
@@ -840,11 +844,12 @@ def _finite_differences(check: _Check) -> None:
         inputs["b"] = None if params.bias_shape is None else grid(params.bias_shape)
     gradients = check.call(op, inputs, params, op)
     dy = inputs["dy"]
-    forward_inputs = {name: inputs.get(name) for name in OPS[forward].inputs}
+    forward_inputs: dict[str, Any] = {name: inputs.get(name) for name in OPS[forward].inputs}
     for name, key in (("dx", "x"), ("dw", "w"), ("db", "b")):
-        if name not in OPS[op].outputs or shapes.get(key) is None:
+        shape = shapes.get(key)
+        if name not in OPS[op].outputs or shape is None:
             continue
-        v = grid(shapes[key])
+        v = grid(shape)
         sides = []
         for sign in (1.0, -1.0):
             moved = {**forward_inputs, key: forward_inputs[key] + sign * FD_STEP * v}
@@ -897,7 +902,7 @@ def _zeros_mode(case: Case) -> Case:
 
 def _with_groups(case: Case, factor: int) -> Case:
     """groups > 1: a groups = 1 case gets ``factor`` copies of its channels, one group each."""
-    params = case.params_object
+    params: Any = case.params_object
     if params.groups > 1:
         return case
     x, w = params.input_shape, params.weight_shape
@@ -911,7 +916,7 @@ def _with_groups(case: Case, factor: int) -> Case:
 def _with_dilation(case: Case) -> Case:
     """dilation > 1: the widest kernel dim (made ≥ 2 taps) gets dilation 2 and the input grows by the
     extra effective extent, so the kernel still fits (CONV-SHAPE-2)."""
-    params = case.params_object
+    params: Any = case.params_object
     if any(d > 1 for d in params.dilation):
         return case
     axis = int(np.argmax(params.kernel_size))
