@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -56,8 +56,22 @@ class Entry:
 
 def _entry(name: str, op: str, clauses: str, description: str, equivalence_class: str, *,
            data: str = "integers", seed: int = 0, **params: Any) -> Entry:
-    return Entry(name, Case(op, params, data=data, seed=seed, label=name), tuple(clauses.split()), description,
-                 equivalence_class)
+    case = Case(op, _spelled_out(op, params), data=data, seed=seed, label=name)
+    return Entry(name, case, tuple(clauses.split()), description, equivalence_class)
+
+
+def _spelled_out(op: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with per-dim arguments as tuples, groups and explicit pads as pairs: the form a
+    case descriptor reads back, so every entry round-trips exactly."""
+    built = OPS[op].params_type(**params)
+    names = {f.name for f in fields(built)}
+    out = dict(params)
+    for key in ("kernel_size", "stride", "dilation", "output_padding", "groups"):
+        if key in names:
+            out[key] = getattr(built, key)
+    if not isinstance(params.get("padding", 0), str):
+        out["padding"] = built.padding
+    return out
 
 
 # Shorthands for the shapes below: (N, C, *S) inputs, conv weights (C_out, C_in/g, *K),

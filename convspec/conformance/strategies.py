@@ -167,11 +167,8 @@ def cases(
     the plainest form of the op — no feature of ``convspec.spec.features.FEATURES``: stride 1,
     no padding, dilation 1, groups 1, no bias, floor mode, N ≥ 1. Recipes are drawn in the
     order given (the first is the shrinking target); ``seed`` from [0, 2¹⁶]. Average-pool cases
-    always give ``count_include_pad`` (AVGPOOL-PARAM-1).
-
-    >>> from hypothesis import find, settings
-    >>> find(cases("conv"), lambda case: True, settings=settings(database=None)).descriptor  # the simplest
-    'conv x=1,1,1 w=1,1,1 s=1 p=0:0 d=1 g=1 dtype=float32 data=impulse seed=0'
+    always give ``count_include_pad`` (AVGPOOL-PARAM-1). The simplest case, where shrinking
+    ends, is ``conv x=1,1,1 w=1,1,1 s=1 p=0:0 d=1 g=1 dtype=float32 data=impulse seed=0``.
     """
     dtypes_t, recipes_t, bounds = _validate(
         op, ranks, dtypes, recipes, tuple(RECIPES), max_batch, max_channels, max_spatial, max_kernel, features
@@ -233,11 +230,8 @@ def _kwargs_strategy(op: str, bounds: _Bounds) -> st.SearchStrategy[dict[str, An
 
 def _cases(op: str, bounds: _Bounds, dtypes: tuple[str, ...], recipes: tuple[str, ...]) -> st.SearchStrategy[Case]:
     return st.builds(
-        lambda params, dtype, data, seed: Case(op, params, dtype=dtype, data=data, seed=seed),
-        _kwargs_strategy(op, bounds),
-        st.sampled_from(dtypes),
-        st.sampled_from(recipes),
-        st.integers(0, MAX_SEED),
+        Case, st.just(op), _kwargs_strategy(op, bounds),
+        dtype=st.sampled_from(dtypes), data=st.sampled_from(recipes), seed=st.integers(0, MAX_SEED),
     )
 
 
@@ -364,8 +358,8 @@ def _conv_kwargs(draw_: Callable[..., Any], bounds: _Bounds) -> dict[str, Any]:
 def _conv_transpose_kwargs(draw_: Callable[..., Any], bounds: _Bounds) -> dict[str, Any]:
     """ConvTransposeParams arguments: x (N, g·C_g, *n), w (g·C_g, M, *k), explicit pads, output_padding.
 
-    n is derived so that o = (n − 1)·s − p_b − p_a + e + output_padding lies in [1, cap] where it can
-    (CONVT-SHAPE-1).
+    n ≤ cap is derived so that o = (n − 1)·s − p_b − p_a + e + output_padding lies in [1, cap]
+    where it can (CONVT-SHAPE-1).
     """
     draw = _Labelled(draw_)
     rank = draw(st.sampled_from(bounds.ranks), "rank")
@@ -388,7 +382,7 @@ def _conv_transpose_kwargs(draw_: Callable[..., Any], bounds: _Bounds) -> dict[s
     for e, s, (before, after), extra in zip(extent, stride, pairs, output_padding):
         fixed = e - before - after + extra  # o = (n − 1)·s + fixed
         minima.append(1 + max(ceil_div(1 - fixed, s), 0))
-        maxima.append((cap - fixed) // s + 1)
+        maxima.append(min(cap, (cap - fixed) // s + 1))
     sizes = _sizes(draw, minima, maxima)
     out_channels = groups * multiplier
     bias = bounds.features and draw(st.booleans(), "bias")
