@@ -402,7 +402,8 @@ def test_padded_plane_index_breaks_window_max():  # MAXPOOL-INDEX-1
 
 def test_avg_pool_backward_wrong_divisor_breaks_finite_differences():  # AVGPOOL-GRAD-1
     assert_caught(AvgPoolBackwardFullKernel, "finite_differences",
-                  "avg_pool_backward x=1,2,6 k=3 s=2 p=1:1 d=1 cip=0 dtype=float64 data=random seed=9", "AVGPOOL-GRAD-1")
+                  "avg_pool_backward x=1,2,6 k=3 s=2 p=1:1 d=1 cip=0 dtype=float64 data=random seed=9",
+                  "AVGPOOL-GRAD-1")
 
 
 def test_max_pool_backward_to_argmin_breaks_finite_differences():  # MAXPOOL-GRAD-1
