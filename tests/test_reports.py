@@ -436,3 +436,14 @@ def test_report_file_of_a_real_run_is_html(real, tmp_path):
 
 def test_results_module_documents_the_schema_file():
     assert (Path(reports.__file__).parent / "results_schema.json").is_file()
+
+
+def test_results_schema_page_documents_every_field():
+    """docs/results-schema.md names every property of the schema (STYLE.md §30)."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "results-schema.md").read_text(encoding="utf-8")
+    schema = reports.load_schema()
+    names = set(schema["properties"])
+    for definition in schema["$defs"].values():
+        names |= set(definition.get("properties", {}))
+    missing = sorted(name for name in names if f"`{name}`" not in page)
+    assert missing == []

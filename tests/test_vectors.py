@@ -404,3 +404,13 @@ def test_reference_of_a_vector_is_the_reference_of_its_case(vectors):
     assert np.array_equal(np.load(vectors / entry["outputs"]["y"]["file"]), expected)
     assert entry["outputs"]["y"]["K"] == terms_per_output(case.op, case.params_object)["y"]
     assert isinstance(case.params_object, type(case.params_object)) and not isinstance(case.params_object, MaxPoolParams)
+
+
+def test_vectors_page_documents_every_manifest_key(vectors):
+    """docs/vectors.md names every key of a manifest case, its params and outputs (STYLE.md §30)."""
+    page = (ROOT / "docs" / "vectors.md").read_text(encoding="utf-8")
+    entry = read_manifest(vectors)["cases"][0]
+    output = next(spec for spec in entry["outputs"].values() if spec is not None and spec["check"] == "bound")
+    keys = set(entry) | set(entry["params"]) | set(output)
+    missing = sorted(key for key in keys if f"`{key}`" not in page and f'"{key}"' not in page)
+    assert missing == []
