@@ -261,6 +261,8 @@ def test_forge_applies_array_changes():  # LAYOUT-4, DTYPE-1
     assert arrays["w"].dtype == np.float64 and arrays["x"].dtype == np.float32
     missing = next(e for e in INVALID if e.name == "bias-missing")
     assert forge(missing)[1]["b"] is None
+    assert wrong_bias.description == "b.shape=(5,)" and missing.description == "b omitted"
+    assert next(e for e in INVALID if e.name == "stride-zero").description == "stride=(0, 1)"
 
 
 def test_invalid_entry_validation():

@@ -382,6 +382,7 @@ class InvalidEntry:
     so ``convspec.spec.revalidate`` sees them); ``array_changes`` maps an input name to a new
     shape (a tuple: zeros of that shape), a dtype name (the array cast to it) or None (omitted).
     ``check_arrays(op, *forge(entry))`` must raise InvalidParams citing exactly ``clause``.
+    ``description`` defaults to the forged changes, e.g. ``"stride=(0, 1); b.shape=(5,)"``.
     """
 
     name: str
@@ -390,6 +391,7 @@ class InvalidEntry:
     base: Case
     overrides: Mapping[str, Any] = field(default_factory=dict)
     array_changes: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.clause not in CLAUSES:
@@ -398,6 +400,14 @@ class InvalidEntry:
             raise ValueError(f"invalid entry {self.name!r}: op {self.op!r} does not take {self.base.op!r} params")
         object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
         object.__setattr__(self, "array_changes", MappingProxyType(dict(self.array_changes)))
+        if not self.description:
+            changes = [f"{key}={value!r}" for key, value in self.overrides.items()]
+            for key, change in self.array_changes.items():
+                if change is None:
+                    changes.append(f"{key} omitted")
+                else:
+                    changes.append(f"{key}.{'dtype' if isinstance(change, str) else 'shape'}={change!r}")
+            object.__setattr__(self, "description", "; ".join(changes))
 
 
 def forge(entry: InvalidEntry) -> tuple[Params, dict[str, np.ndarray | None]]:
