@@ -332,10 +332,11 @@ def _linearity(check: _Check, which: str) -> None:
     """
     op, params = check.op, check.params
     arrays = check.arrays(finite=True)
+    label = op
     if isinstance(params, (ConvParams, ConvTransposeParams)):
-        params = _derive(params, bias_shape=None)
+        params, label = _derive(params, bias_shape=None), f"{op} without bias"
         arrays["b"] = None
-    check.require((op, params, f"{op} without bias"))
+    check.require((op, params, label))
     whole = arrays[which]
     mask = check.rng.random(whole.shape) < 0.5
     zero = np.zeros_like(whole)
