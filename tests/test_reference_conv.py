@@ -401,6 +401,10 @@ def test_any_spec_dtype_in_float64_out_and_inputs_untouched(dtype):  # DTYPE-1
     # computed on the exactly widened inputs
     f64 = [a.astype(np.float64) for a in (x, w, b, dy)]
     np.testing.assert_array_equal(y, R.conv(f64[0], f64[1], f64[2], params))
+    mags = R.magnitude("conv_backward", {"x": x, "w": w, "dy": dy}, params)
+    assert all(m.dtype == np.float64 for m in mags.values())
+    np.testing.assert_array_equal(mags["dw"], R.magnitude("conv_backward", {"x": f64[0], "w": f64[1], "dy": f64[3]},
+                                                          params)["dw"])
     t_params = ConvTransposeParams(input_shape=(2, 4, 3, 3), weight_shape=(4, 3, 2, 2), bias_shape=(6,), groups=2,
                                    stride=2, output_padding=1)
     xt, wt = randn(rng, t_params.input_shape).astype(dt), randn(rng, t_params.weight_shape).astype(dt)

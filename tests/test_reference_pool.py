@@ -330,6 +330,13 @@ def test_any_spec_dtype_in_float64_out_and_inputs_untouched(dtype):  # DTYPE-1
         np.testing.assert_array_equal(a, copy)
         assert a.dtype == dt
     np.testing.assert_array_equal(outputs[0], R.avg_pool(x.astype(np.float64), avg))
+    for op, params, arrays in (("avg_pool_backward", avg, {"x": x, "dy": dy}), ("max_pool", maxp, {"x": x}),
+                               ("max_pool_backward", maxp, {"x": x, "dy": dy})):
+        mags = R.magnitude(op, arrays, params)
+        assert all(m.dtype == np.float64 for m in mags.values()), op
+        wide = {name: a.astype(np.float64) for name, a in arrays.items()}
+        for name, m in R.magnitude(op, wide, params).items():
+            np.testing.assert_array_equal(mags[name], m)
 
 
 class _Computed(Exception):

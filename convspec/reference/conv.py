@@ -27,8 +27,12 @@ from ..spec import ConvParams, ConvTransposeParams, Shape, check_arrays
 from .window import fold, pad, spatial, tap_slices, taps
 
 
-def _as_float64(a: np.ndarray | None) -> np.ndarray | None:
-    return None if a is None else np.asarray(a, dtype=np.float64)
+def _float64(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def _float64_bias(b: np.ndarray | None) -> np.ndarray | None:
+    return None if b is None else _float64(b)
 
 
 def _grouped(a: np.ndarray, groups: int) -> np.ndarray:
@@ -141,7 +145,7 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: ConvParams)
     array([[[-2., -2., -2.]]])
     """
     check_arrays("conv", params, {"x": x, "w": w, "b": b})
-    x, w, b = _as_float64(x), _as_float64(w), _as_float64(b)
+    x, w, b = _float64(x), _float64(w), _float64_bias(b)
     x_tilde = pad(_grouped(x, params.groups), params.pads, params.padding_mode)  # (G, N, *S̃, C_g)
     W = _tap_matrices(w, params.groups)  # W[q, g, c, m] = w[g·M+m, c, q]
     y = _gather(x_tilde, W, params.kernel_size, params.stride, params.dilation, params.output_shape[2:])
@@ -166,7 +170,7 @@ def conv_backward(
     (array([[[ 1.,  1.,  0., -1., -1.]]]), array([[[ 6.,  9., 12.]]]), None)
     """
     check_arrays("conv_backward", params, {"x": x, "w": w, "dy": dy})
-    x, w, dy = _as_float64(x), _as_float64(w), _as_float64(dy)
+    x, w, dy = _float64(x), _float64(w), _float64(dy)
     groups, pads = params.groups, params.pads
     x_tilde = pad(_grouped(x, groups), pads, params.padding_mode)  # (G, N, *S̃, C_g)
     W = _tap_matrices(w, groups)
@@ -217,7 +221,7 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: C
     array([[[  1.,  10., 102.,  20., 200.]]])
     """
     check_arrays("conv_transpose", params, {"x": x, "w": w, "b": b})
-    x, w, b = _as_float64(x), _as_float64(w), _as_float64(b)
+    x, w, b = _float64(x), _float64(w), _float64_bias(b)
     W = _tap_matrices(w, params.groups)  # W[q, g, m, c] = w[g·C_g+c, m, q]
     y_tilde = _scatter(
         _grouped(x, params.groups), W, params.kernel_size, params.stride, params.dilation, _transpose_extent(params)
@@ -244,7 +248,7 @@ def conv_transpose_backward(
     (array([[[  1., 100.]]]), array([[[1., 0., 2.]]]), None)
     """
     check_arrays("conv_transpose_backward", params, {"x": x, "w": w, "dy": dy})
-    x, w, dy = _as_float64(x), _as_float64(w), _as_float64(dy)
+    x, w, dy = _float64(x), _float64(w), _float64(dy)
     groups = params.groups
     W = _tap_matrices(w, groups)
     dy_tilde = pad(_grouped(dy, groups), _transpose_buffer_pads(params))  # (G, N, *extent, M)

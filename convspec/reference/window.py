@@ -17,13 +17,16 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 
 from ..spec import Pads, Shape
 
 #: Padding mode of the spec (PAD-MODE-1) -> the ``np.pad`` mode that defines it.
-NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+NUMPY_PAD_MODES: dict[str, Literal["constant", "reflect", "edge", "wrap"]] = {
+    "zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap",
+}
 
 
 def taps(kernel_size: Shape) -> Iterator[tuple[int, ...]]:
