@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 import subprocess
 import sys
 from pathlib import Path
@@ -272,18 +273,44 @@ def test_command_backend_catches_the_seeded_bug(binaries):
 
 @needs_cc
 def test_prefetch_runs_one_batch_for_many_calls(binaries):
+    """Two runs of the whole batch: one per call of each case and its HYGIENE-3 repeat."""
     backend = CommandBackend(str(binaries[0]))
     cases = [Case.parse(d) for d in COMMAND_CASES]
     requests = [(case.op, case.arrays(), case.params_object) for case in cases]
-    assert backend.prefetch(requests) == len(cases) and backend.runs == 1
-    for op, arrays, params in requests:
-        out = getattr(backend, op)(*(arrays.get(name) for name in OPS[op].inputs), params)
-        y = out[0] if isinstance(out, tuple) else out
-        assert y.dtype == np.float32 and y.shape == params.output_shape
-    assert backend.runs == 1  # every call came from the cache
+    assert backend.prefetch(requests) == len(cases) and backend.runs == 2
+    for _ in range(2):
+        for op, arrays, params in requests:
+            out = getattr(backend, op)(*(arrays.get(name) for name in OPS[op].inputs), params)
+            y = out[0] if isinstance(out, tuple) else out
+            assert y.dtype == np.float32 and y.shape == params.output_shape
+    assert backend.runs == 2  # every call came from the cache
     op, arrays, params = requests[0]
     backend.max_pool(arrays["x"], params)
-    assert backend.runs == 2  # a cached result serves one call: a repeat runs the program again
+    assert backend.runs == 3  # used up: a third call runs the program again
+    assert backend.prefetch(requests[:1], repeats=1) == 1 and backend.runs == 4
+
+
+@needs_cc
+def test_catalogue_through_the_command_backend_needs_two_start_ups(binaries):
+    """The catalogue after a prefetch: each case checked against the reference, then called again
+    for determinism (HYGIENE-3), from two program runs in all."""
+    from convspec.conformance.catalogue import catalogue_cases
+    from convspec.conformance.invoke import Invoker
+    from convspec.conformance.runner import CheckContext, Settings, check_differential
+
+    backend = CommandBackend(str(binaries[0]))
+    cases = [c for c in catalogue_cases(ops=OPS_C, ranks=(1, 2, 3))
+             if backend.capabilities.unsupported_reason(c.op, c.params_object, c.dtype) is None]
+    assert backend.prefetch([(c.op, c.arrays(), c.params_object) for c in cases]) == len(cases)
+    ctx = CheckContext(backend, backend.name, Invoker(backend), Settings(checks=("differential",)))
+    statuses = Counter()
+    for case in cases:
+        statuses.update(r.status for r in check_differential(ctx, case))
+        again = ctx.call(case.op, case.arrays(), case.params_object)
+        expected = reference.evaluate(case.op, case.arrays(), case.params_object)
+        assert again.outputs["y"].shape == expected["y"].shape
+    assert statuses == Counter({"passed": len(cases)})
+    assert backend.runs == 2
 
 
 @needs_cc

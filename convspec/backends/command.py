@@ -21,7 +21,7 @@ declares what it runs (the fields of :class:`~convspec.backends.Capabilities`)::
 A program that exits non-zero or prints nothing gets :data:`DEFAULT_CAPABILITIES`: the forward
 conv and both pools, any rank, float32 — what a first implementation in another language usually
 has. Start-ups are kept few by :meth:`CommandBackend.prefetch`, which runs a whole batch in one
-process and caches the outputs until the matching call asks for them.
+process (twice, for the determinism check) and caches the outputs until the matching calls ask.
 
 Imports only ``convspec.spec`` and ``convspec.backends.base`` (never the reference).
 """
@@ -97,19 +97,19 @@ def explicit_params(params: Params) -> dict[str, Any]:
     >>> explicit_params(MaxPoolParams(input_shape=(1, 1, 5), kernel_size=2, padding="same"))["pads"]
     [[0, 1]]
     """
-    is_conv = isinstance(params, (ConvParams, ConvTransposeParams))
+    conv = params if isinstance(params, (ConvParams, ConvTransposeParams)) else None
     return {
         "rank": params.rank,
         "input_shape": _ints(params.input_shape),
-        "weight_shape": _ints(params.weight_shape) if is_conv else None,
-        "bias_shape": _ints(params.bias_shape) if is_conv and params.bias_shape is not None else None,
+        "weight_shape": _ints(conv.weight_shape) if conv else None,
+        "bias_shape": _ints(conv.bias_shape) if conv and conv.bias_shape is not None else None,
         "output_shape": _ints(params.output_shape),
         "kernel_size": _ints(params.kernel_size),
         "stride": _ints(params.stride),
         "dilation": _ints(params.dilation),
         "pads": [[int(before), int(after)] for before, after in params.pads],
-        "groups": int(params.groups) if is_conv else None,
-        "padding_mode": getattr(params, "padding_mode", "zeros") if is_conv else None,
+        "groups": int(conv.groups) if conv else None,
+        "padding_mode": getattr(conv, "padding_mode", "zeros") if conv else None,
         "output_padding": _ints(params.output_padding) if isinstance(params, ConvTransposeParams) else None,
         "ceil_mode": bool(params.ceil_mode) if isinstance(params, (MaxPoolParams, AvgPoolParams)) else None,
         "count_include_pad": bool(params.count_include_pad) if isinstance(params, AvgPoolParams) else None,
@@ -243,7 +243,7 @@ class CommandBackend:
         self.name = name or "cmd:" + shlex.join(self.argv)
         self.timeout = timeout
         self.runs = 0  # program start-ups so far (batching keeps this low)
-        self._cache: dict[str, dict[str, np.ndarray | None] | str] = {}
+        self._cache: dict[str, list[dict[str, np.ndarray | None] | str]] = {}
         self.capabilities = capabilities or self._ask_capabilities()
 
     def __repr__(self) -> str:
@@ -270,36 +270,46 @@ class CommandBackend:
         return capabilities_from_json(declared, where=f"{shlex.join(self.argv)} --capabilities")
 
     # -- running batches -----------------------------------------------------------------------
-    def prefetch(self, requests: Iterable[tuple[str, Mapping[str, Any], Params]]) -> int:
-        """Run the program once on every supported, not yet cached request; cache the outputs.
+    def prefetch(self, requests: Iterable[tuple[str, Mapping[str, Any], Params]], *,
+                 repeats: int | None = None) -> int:
+        """Run the program on every supported, not yet cached request as one batch; cache the outputs.
 
-        A later call of the op with the same inputs and parameters takes its outputs from the
-        cache (once: a repeated call runs the program again, so determinism is still checked).
-        When the batch run fails, nothing is cached and each call later runs on its own, so one
-        bad case reports its own error. Returns the number of requests cached.
+        The batch runs ``repeats`` times (default: 2 for a backend declaring determinism, so the
+        runner's repeated call — HYGIENE-3 — compares two separate runs of the program; else 1).
+        Each later call of the op with the same inputs and parameters takes the next cached result;
+        once they are used up, a call runs the program on its own. When a batch run fails, nothing
+        is cached and each call later runs alone, so one bad case reports its own error. Returns
+        the number of requests cached.
         """
-        batch: list[tuple[str, str, Mapping[str, Any], Params]] = []
+        repeats = (2 if self.capabilities.deterministic else 1) if repeats is None else repeats
+        batch: dict[str, tuple[str, Mapping[str, Any], Params]] = {}
         for op, arrays, params in requests:
             dtype = _dtype_of(op, arrays)
             if dtype is None or self.capabilities.unsupported_reason(op, params, dtype) is not None:
                 continue
             key = _key(op, arrays, params)
-            if key not in self._cache and all(key != k for k, *_ in batch):
-                batch.append((key, op, arrays, params))
+            if key not in self._cache:
+                batch.setdefault(key, (op, arrays, params))
         if not batch:
             return 0
-        try:
-            outputs = self._run([(op, arrays, params) for _, op, arrays, params in batch])
-        except RuntimeError:
-            return 0
-        for (key, *_), result in zip(batch, outputs):
-            self._cache[key] = result
+        runs = []
+        for _ in range(repeats):
+            try:
+                runs.append(self._run(list(batch.values())))
+            except RuntimeError:
+                return 0
+        for index, key in enumerate(batch):
+            self._cache[key] = [run[index] for run in runs]
         return len(batch)
 
     def _call(self, op: str, arrays: Mapping[str, Any], params: Params) -> Any:
         key = _key(op, arrays, params)
-        result = self._cache.pop(key, None)
-        if result is None:
+        cached = self._cache.get(key)
+        if cached:
+            result = cached.pop(0)
+            if not cached:
+                del self._cache[key]
+        else:
             result = self._run([(op, arrays, params)])[0]
         if isinstance(result, str):
             raise Unsupported(f"{self.argv[0]}: {result}")
