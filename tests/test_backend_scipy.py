@@ -31,7 +31,9 @@ from convspec.spec import (
     MaxPoolParams,
     to_dtype,
 )
-from convspec.spec.accuracy import error_bound, terms_per_output
+from convspec.conformance.invoke import Invoker
+from convspec.conformance.runner import CheckContext, Settings
+from convspec.spec.accuracy import error_bound
 
 ROOT = Path(__file__).resolve().parents[1]
 DIRECT = ScipyBackend()
@@ -51,14 +53,11 @@ def arrays_for(op: str, params: Any, dtype: str, rng: np.random.Generator) -> di
     return {name: None if shapes[name] is None else draw(shapes[name], dtype, rng) for name in OPS[op].inputs}
 
 
-def magnitude(op: str, arrays: dict[str, Any], params: Any, local: bool) -> dict[str, Any]:
-    """mag of ERR-BOUND-1; for a non-local backend every operand but w and b is replaced by its
-    largest absolute value (ERR-NONLOCAL-1)."""
-    if not local:
-        arrays = {name: None if a is None else (
-            np.full(a.shape, np.abs(a.astype(np.float64)).max(initial=0.0)) if name not in ("w", "b")
-            else a.astype(np.float64)) for name, a in arrays.items()}
-    return reference.magnitude(op, arrays, params)
+def bound_model(backend: Any, op: str, arrays: dict[str, Any], params: Any) -> tuple[dict[str, Any], dict[str, int]]:
+    """mag and K of ERR-BOUND-1 as the conformance engine computes them for this backend (with
+    ERR-NONLOCAL-1's uniform magnitude and log-length terms for the FFT variant)."""
+    ctx = CheckContext(backend, backend.name, Invoker(backend), Settings())
+    return ctx.magnitude(op, arrays, params), ctx.terms(op, params)
 
 
 def assert_within_bound(label: str, out: np.ndarray, ref: np.ndarray, bound: np.ndarray) -> None:
@@ -118,8 +117,7 @@ def check_op(backend: Any, op: str, params: Any, dtype: str = "float32", *, arra
         assert a is None or np.array_equal(a, copies[name], equal_nan=True), f"{op} modified its input {name}"
     ref = reference.evaluate(op, arrays, params)
     caps = backend.capabilities
-    mag = magnitude(op, arrays, params, caps.local)
-    k = terms_per_output(op, params)
+    mag, k = bound_model(backend, op, arrays, params)
     for name in info.outputs:
         if ref[name] is None:
             assert got[name] is None, f"{op}: {name} must be None without a bias"
@@ -279,28 +277,20 @@ def test_fft_conv_transpose_within_the_non_local_bound(case):  # ERR-NONLOCAL-1
     check_op(FFT, "conv_transpose_backward", params, seed=1)
 
 
-# Known gaps of ERR-NONLOCAL-1 as the per-element bound (α·K·u + u)·op(max|x|, |w|) + tiny, found by
-# this backend; each is a strict xfail so that a change of the error model shows up here.
+# ERR-NONLOCAL-1: an FFT's rounding is spread over the whole output and grows with the transform
+# length, which the uniform magnitude and the ⌈log2 L⌉ terms of the clause account for.
 
-@pytest.mark.xfail(strict=True, reason="ERR-NONLOCAL-1 scales the bound with K only; an FFT's rounding grows with "
-                                       "log(FFT length): K = 2 taps over 2**15 points exceed it (error/bound 1.1-1.6 "
-                                       "over seeds 0-4 in float64)")
-def test_fft_can_exceed_the_non_local_bound_with_few_terms_on_long_signals():  # ERR-NONLOCAL-1 (known gap)
+def test_fft_meets_the_non_local_bound_with_few_terms_on_long_signals():  # ERR-NONLOCAL-1
     params = ConvParams(input_shape=(1, 1, 2**15), weight_shape=(1, 1, 2))
-    check_op(FFT, "conv", params, "float64")
+    for seed in range(3):
+        check_op(FFT, "conv", params, "float64", seed=seed)
 
 
-@pytest.mark.xfail(strict=True, reason="an FFT spreads rounding noise (~1e-7 in float32) over every output, also "
-                                       "onto outputs no term reaches (conv_transpose with stride and dilation), whose "
-                                       "ERR-NONLOCAL-1 bound is tiny; the bound is per element, the FFT error global")
-def test_fft_puts_noise_on_outputs_that_no_term_reaches():  # ERR-NONLOCAL-1 (known gap), ERR-SPECIAL-1
+def test_fft_noise_on_outputs_that_no_term_reaches_is_within_the_bound():  # ERR-NONLOCAL-1, ERR-SPECIAL-1
     check_op(FFT, "conv_transpose", ConvTransposeParams(**CONVT_CASES["2d-groups-dilated"]))
 
 
-@pytest.mark.xfail(strict=True, reason="ERR-NONLOCAL-1 takes K = C_in/g·ΠK for every output, but an output of a "
-                                       "stride-3 conv_transpose with 2 taps receives fewer terms, while the FFT error "
-                                       "depends on the whole signal")
-def test_fft_can_exceed_the_non_local_bound_where_an_output_gets_few_terms():  # ERR-NONLOCAL-1 (known gap)
+def test_fft_meets_the_bound_where_an_output_gets_few_terms():  # ERR-NONLOCAL-1
     check_op(FFT, "conv_transpose", ConvTransposeParams(**CONVT_CASES["1d-stride-output-padding-asymmetric"]))
 
 

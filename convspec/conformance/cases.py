@@ -40,8 +40,8 @@ RECIPES: dict[str, str] = {
     "neg_zero": "x in {-0.0, +0.0, -1, 1}: signed-zero ties",
 }
 
-#: recipes whose values are integers exactly representable in every dtype
-INTEGER_RECIPES = ("integers", "ties", "impulse", "neg_zero")
+#: recipes whose arrays (x and its companions) are all small integers, exact in every dtype
+INTEGER_RECIPES = ("integers", "ties", "neg_zero")
 SPECIAL_RECIPES = ("nan", "inf", "neg_inf", "neg_zero")
 
 _EXPONENT_RANGE = {"float16": 3, "bfloat16": 10, "float32": 20, "float64": 40}

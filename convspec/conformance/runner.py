@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from .. import reference
 from ..backends import Backend, load
 from ..spec import OPS, ConvParams, ConvTransposeParams, InternalError, MaxPoolParams, Params
-from ..spec.accuracy import error_bound, terms_per_output
+from ..spec.accuracy import error_bound, nonlocal_terms, terms_per_output
 from ..spec.features import features_of
 from .cases import INTEGER_RECIPES, Case
 from .compare import Comparison, compare, statistical_test, wants_statistics
@@ -85,12 +85,23 @@ class CheckContext:
 
     # -- the error model -------------------------------------------------------------------
     def magnitude(self, op: str, arrays: dict[str, Any], params: Params) -> dict[str, np.ndarray]:
-        """mag = op(|x|, |w|, |b|); for a non-local backend every operand but w and b is replaced
-        by its largest absolute value (ERR-NONLOCAL-1)."""
-        if not self.caps.local:
-            arrays = {name: _max_abs_fill(value) if name not in ("w", "b") and value is not None else value
-                      for name, value in arrays.items()}
-        return reference.magnitude(op, arrays, params)
+        """mag = op(|x|, |w|, |b|). For a non-local backend (ERR-NONLOCAL-1) every operand but w and
+        b is replaced by its largest absolute value, and each output's magnitude by its maximum
+        over the whole output: a transform spreads every input's rounding over every output."""
+        if self.caps.local:
+            return reference.magnitude(op, arrays, params)
+        filled = {name: _max_abs_fill(value) if name not in ("w", "b") and value is not None else value
+                  for name, value in arrays.items()}
+        mags = reference.magnitude(op, filled, params)
+        return {name: mag if mag is None or not mag.size else np.full_like(mag, mag.max())
+                for name, mag in mags.items()}
+
+    def terms(self, op: str, params: Params) -> dict[str, int]:
+        """K per output; a non-local backend adds ⌈log2 L⌉ (ERR-NONLOCAL-1)."""
+        k_of = terms_per_output(op, params)
+        if self.caps.local or not OPS[op].linear:
+            return k_of
+        return {name: nonlocal_terms(k, params) for name, k in k_of.items()}
 
     def bound(self, mag: np.ndarray, k: int, dtype: str) -> np.ndarray:
         return error_bound(mag, k, out_dtype=dtype, accumulation=self.caps.accumulation,
@@ -103,9 +114,11 @@ class CheckContext:
 
 
 def _max_abs_fill(array: np.ndarray) -> np.ndarray:
+    """max|array| (over finite entries) everywhere, in the array's own dtype (exact: it is one of
+    its elements)."""
     values = np.abs(np.asarray(array, dtype=np.float64))
     finite = values[np.isfinite(values)]
-    return np.full_like(values, finite.max() if finite.size else 0.0)
+    return np.full_like(array, finite.max() if finite.size else 0.0)
 
 
 def _result(ctx: CheckContext, family: str, check: str, op: str, clause: str, status: str, case: Case | None,
@@ -193,7 +206,7 @@ def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arra
     Returns the comparisons and notes (e.g. indices the backend did not return).
     """
     dtype = case.dtype
-    k_of = terms_per_output(op, params)
+    k_of = ctx.terms(op, params)
     mags = ctx.magnitude(op, arrays, params)
     comparisons, notes = [], []
     for name in OPS[op].outputs:
@@ -218,7 +231,7 @@ def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arra
         exact_where = None
         if op == "max_pool_backward":
             # ERR-EXACT-1 (2): a copy where at most one dy reaches the element.
-            routed = reference.max_pool_backward(arrays["x"], np.ones(params.output_shape), params)
+            routed = reference.max_pool_backward(arrays["x"], np.ones(params.output_shape, arrays["x"].dtype), params)
             exact_where = routed <= 1
         elif op in _CONV_OPS and case.data in INTEGER_RECIPES and ctx.caps.local:
             bits = min(_PRECISION_BITS[ctx.caps.accumulation or dtype], _PRECISION_BITS[dtype])
@@ -569,9 +582,17 @@ def _property_names(checks: Sequence[str]) -> list[str]:
 
 
 def capabilities_json(backend: Backend) -> dict[str, Any]:
-    caps = asdict(backend.capabilities) if hasattr(backend.capabilities, "__dataclass_fields__") else {}
-    return {key: sorted(value) if isinstance(value, (set, frozenset)) else
-            (dict(value) if key == "unsupported" else value) for key, value in caps.items()}
+    """The backend's declared capabilities as plain JSON values."""
+    caps = backend.capabilities
+    out: dict[str, Any] = {}
+    for spec_field in fields(caps):
+        value = getattr(caps, spec_field.name)
+        if isinstance(value, (set, frozenset)):
+            value = sorted(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        out[spec_field.name] = value
+    return out
 
 
 def resolve_checks(checks: Iterable[str] | None, oracle: bool) -> tuple[str, ...]:

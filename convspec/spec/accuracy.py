@@ -45,7 +45,8 @@ def terms_per_output(op: str, params: Params) -> dict[str, int]:
         c_in, c_out = params.input_shape[1], params.output_shape[1]
         taps = math.prod(params.kernel_size)
         positions = params.output_shape[0] * math.prod(params.output_shape[2:])
-        k = {"y": c_in // params.groups * taps, "dx": c_out // params.groups * taps, "dw": positions, "db": positions}
+        k = {"y": c_in // params.groups * taps, "dx": c_out // params.groups * taps * padding_copies(params),
+             "dw": positions, "db": positions}
     elif isinstance(params, ConvTransposeParams):
         c_in, c_out = params.input_shape[1], params.output_shape[1]
         taps = math.prod(params.kernel_size)
@@ -61,6 +62,33 @@ def terms_per_output(op: str, params: Params) -> dict[str, int]:
     else:
         raise TypeError(f"no parameter object of {op}: {type(params).__name__}")
     return {name: max(k[name], 1) for name in info.outputs}
+
+
+def padding_copies(params: ConvParams) -> int:
+    """The most places one input element occupies in the padded input x̃ (PAD-MODE-1).
+
+    dx folds the gradient of every copy back onto its source, so its K grows by this factor:
+    1 for zeros; per dim up to 3 for reflect and circular (the element and one image on each
+    side), 1 + p_b + p_a for replicate (an edge element fills the whole pad).
+    """
+    copies = 1
+    for (before, after) in params.pads:
+        if params.padding_mode in ("reflect", "circular") and (before or after):
+            copies *= 1 + (before > 0) + (after > 0)
+        elif params.padding_mode == "replicate":
+            copies *= 1 + before + after
+    return copies
+
+
+def nonlocal_terms(k: int, params: Params) -> int:
+    """ERR-NONLOCAL-1: K + ⌈log2 L⌉ for a transform-based algorithm, L = Π (max(n, o) + p_b + p_a +
+    d·(k − 1)) the transform length per dim (an FFT's rounding grows with log L, not with K)."""
+    kernel = getattr(params, "kernel_size")
+    length = 1
+    for n, o, k_i, d, (before, after) in zip(params.input_shape[2:], params.output_shape[2:], kernel,
+                                             params.dilation, params.pads):
+        length *= max(n, o) + before + after + d * (k_i - 1)
+    return k + max(math.ceil(math.log2(max(length, 1))), 1)
 
 
 def error_bound(
