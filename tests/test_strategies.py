@@ -109,10 +109,8 @@ def _situations(case: Case) -> set[str]:
     padding = case.params["padding"]
     if isinstance(padding, str):
         found.add(f"padding_form.{padding}")
-    elif isinstance(padding, int):
-        found.add("padding_form.int")
-    elif all(isinstance(entry, int) for entry in padding):
-        found.add("padding_form.per_dim")
+    # int and per-dim int paddings reach a Case as (before, after) pairs (Case canonicalises
+    # them); their normalisation is the spec's, tested in test_spec_shapes.py (PAD-1).
     found |= {f"rank.{params.rank}"}
     kernel = params.kernel_size
     if any(k % 2 == 0 for k in kernel):
@@ -155,12 +153,12 @@ def _situations(case: Case) -> set[str]:
 
 
 SITUATIONS = {
-    "conv": {"padding_form.int", "padding_form.per_dim", "padding_form.valid", "padding_form.same",
+    "conv": {"padding_form.valid", "padding_form.same",
              "padding_form.same_upper", "padding_form.same_lower", "depthwise_multiplier", "groups_multi_output",
              "reflect_at_limit", "circular_at_limit", "replicate_beyond_input", "even_kernel", "stride_over_kernel"},
-    "conv_transpose": {"padding_form.int", "padding_form.per_dim", "padding_form.valid", "groups_multi_output",
+    "conv_transpose": {"padding_form.valid", "groups_multi_output",
                        "even_kernel", "stride_over_kernel"},
-    "max_pool": {"padding_form.int", "padding_form.per_dim", "padding_form.same_lower", "ceil_overhang",
+    "max_pool": {"padding_form.same_lower", "ceil_overhang",
                  "ceil_drops_window", "pool_pad_at_reach", "even_kernel", "stride_over_kernel"},
     "avg_pool": {"padding_form.same_upper", "ceil_overhang", "ceil_drops_window", "pool_pad_at_reach",
                  "count_include_pad.True", "count_include_pad.False"},

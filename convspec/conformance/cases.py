@@ -79,7 +79,7 @@ class Case:
             raise ValueError(f"unknown op {self.op!r}; ops are {sorted(OPS)}")
         if self.data not in RECIPES:
             raise ValueError(f"unknown data recipe {self.data!r}; recipes are {sorted(RECIPES)}")
-        object.__setattr__(self, "params", _canonical(self.params))
+        object.__setattr__(self, "params", _per_dim(_canonical(self.params)))
 
     def __hash__(self) -> int:
         return hash(self.descriptor)
@@ -283,6 +283,34 @@ def _tuple(value: Any) -> tuple[Any, ...]:
 def _pairs(padding: Any, rank: int) -> tuple[tuple[int, int], ...]:
     entries = _tuple(padding) if not isinstance(padding, int) else (padding,) * rank
     return tuple((e, e) if isinstance(e, int) else (e[0], e[1]) for e in entries)
+
+
+_PER_DIM_KEYS = ("kernel_size", "stride", "dilation", "output_padding")
+
+
+def _per_dim(params: dict[str, Any]) -> dict[str, Any]:
+    """One entry per spatial dim for every per-dim argument, and padding as (before, after) pairs
+    unless it is a string: equal problems then have equal cases and descriptors round-trip.
+    Nothing is validated here; building the parameter object does that."""
+    shape = params.get("input_shape")
+    if not isinstance(shape, tuple) or len(shape) < 3:
+        return params
+    rank = len(shape) - 2
+    out = dict(params)
+    out.setdefault("dilation", 1)
+    out.setdefault("padding", 0)
+    if "weight_shape" in out:
+        out.setdefault("stride", 1)
+        out.setdefault("groups", 1)
+    for key in _PER_DIM_KEYS:
+        if isinstance(out.get(key), int) and not isinstance(out[key], bool):
+            out[key] = (out[key],) * rank
+    padding = out.get("padding")
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        out["padding"] = ((padding, padding),) * rank
+    elif isinstance(padding, tuple) and len(padding) == rank:
+        out["padding"] = tuple((e, e) if isinstance(e, int) and not isinstance(e, bool) else e for e in padding)
+    return out
 
 
 def _canonical(value: Any) -> Any:

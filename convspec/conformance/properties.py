@@ -197,7 +197,7 @@ class _Check:
         """
         inputs = {key: arrays.get(key) for key in OPS[op].inputs}
         mag = self.ctx.magnitude(op, inputs, params)[name]
-        k = terms_per_output(op, params)[name]
+        k = self.ctx.terms(op, params)[name]
         bound = self.ctx.bound(mag, k, self.dtype)
         u_acc = UNIT_ROUNDOFF[self.ctx.caps.accumulation or self.dtype]
         with np.errstate(over="ignore", invalid="ignore"):
