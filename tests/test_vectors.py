@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import convspec.reference as reference
+from convspec.backends import Capabilities
 from convspec.backends.command import DEFAULT_CAPABILITIES, CommandBackend, case_line, load_array, save_array
 from convspec.conformance.cases import Case
 from convspec.conformance.compare import compare
@@ -326,6 +327,23 @@ def _script(tmp_path: Path, body: str) -> str:
     path = tmp_path / "prog.py"
     path.write_text(body)
     return f"{sys.executable} {path}"
+
+
+def test_command_backend_refuses_invalid_configurations_before_running(tmp_path):
+    """Every invalid configuration of the catalogue raises, citing its clause, and the program
+    never runs on it (it only ever sees valid, resolved parameters)."""
+    from convspec.conformance.catalogue import INVALID, forge
+    from convspec.spec import InvalidParams
+
+    backend = CommandBackend(_script(tmp_path, "import sys; sys.exit(0)\n"),
+                             capabilities=Capabilities())
+    for entry in INVALID:
+        params, arrays = forge(entry)
+        with pytest.raises(InvalidParams) as caught:
+            getattr(backend, entry.op)(*(arrays.get(name) for name in OPS[entry.op].inputs), params)
+        assert caught.value.clause == entry.clause, entry.name
+    assert backend.prefetch([(entry.op, *reversed(forge(entry))) for entry in INVALID]) == 0
+    assert backend.runs == 0
 
 
 def test_command_backend_defaults_when_the_program_declares_nothing(tmp_path):

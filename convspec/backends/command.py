@@ -12,6 +12,10 @@ and runs ``PROGRAM ARGS DIR`` once. The program writes ``DIR/<id>.<output>.npy``
 one-line reason for a call it cannot run. This is the golden-vector format of ``docs/vectors.md``
 without the reference outputs, so one program serves both workflows.
 
+Arrays and parameters are validated (``convspec.spec.check_arrays``) before anything is written,
+so the program only ever sees valid configurations with resolved pads; an invalid one raises
+:class:`~convspec.spec.InvalidParams` naming its clause.
+
 Capabilities come from ``PROGRAM ARGS --capabilities``: a program that prints a JSON object there
 declares what it runs (the fields of :class:`~convspec.backends.Capabilities`)::
 
@@ -48,6 +52,7 @@ from ..spec import (
     MaxPoolParams,
     Params,
     Unsupported,
+    check_arrays,
     dtype_name,
     init_kwargs,
     to_dtype,
@@ -284,8 +289,11 @@ class CommandBackend:
         repeats = (2 if self.capabilities.deterministic else 1) if repeats is None else repeats
         batch: dict[str, tuple[str, Mapping[str, Any], Params]] = {}
         for op, arrays, params in requests:
-            dtype = _dtype_of(op, arrays)
-            if dtype is None or self.capabilities.unsupported_reason(op, params, dtype) is not None:
+            try:
+                dtype = check_arrays(op, params, dict(arrays))
+            except (ValueError, TypeError):
+                continue  # refused when called
+            if self.capabilities.unsupported_reason(op, params, dtype) is not None:
                 continue
             key = _key(op, arrays, params)
             if key not in self._cache:
@@ -303,6 +311,9 @@ class CommandBackend:
         return len(batch)
 
     def _call(self, op: str, arrays: Mapping[str, Any], params: Params) -> Any:
+        # The program only ever sees valid, resolved parameters: an invalid configuration is
+        # refused here, citing its clause (InvalidParams), as every built-in backend does.
+        check_arrays(op, params, dict(arrays))
         key = _key(op, arrays, params)
         cached = self._cache.get(key)
         if cached:

@@ -503,6 +503,7 @@ table.worst td, table.worst th { font-variant-numeric: tabular-nums; }
 .profile { display: grid; grid-template-columns: 620px 1fr; gap: 18px; align-items: start;
   border: 1px solid var(--line); border-radius: 6px; padding: 12px 14px; margin: 10px 0; }
 .profile svg { display: block; }
+.profile table { width: 100%; }
 .bar-cell { width: 140px; }
 .bar { height: 9px; border-radius: 2px; background: #54aeff; display: inline-block; vertical-align: middle; }
 .bar.over { background: var(--fail); }
@@ -723,7 +724,6 @@ def profile_svg(profile: Profile, *, title: str = "") -> str:
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eaeef2"/>')
         label = f"{count:,}" if count < 10**4 else f"1e{decade}"
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#57606a">{label}</text>')
-    parts.append(f'<text x="{left - 6}" y="{top + plot_h + 4:.1f}" text-anchor="end" fill="#57606a">0</text>')
     beyond_from = PROFILE_EDGES.index(0.0) + 1
 
     def bar(x: float, count: int, color: str, tip: str) -> None:
@@ -772,11 +772,11 @@ def _profile_reading(profile: Profile) -> str:
         text += f" Typical error / bound of the rest: {_bin_label(median)}; largest {_ratio(profile.max_ratio)}."
         if profile.beyond:
             text += f" {profile.beyond:,} elements lie beyond their bound."
-        elif profile.max_ratio > 0.1:
-            text += (" Some elements come within 10× of their bound: close to the limit of the precision the "
+        elif profile.max_ratio > 0.5:
+            text += (" Some elements come within 2× of their bound: close to the limit of the precision the "
                      "backend declares (its accumulation dtype, default the input dtype).")
         else:
-            text += " Every element stays at least 10× inside its bound."
+            text += " Every element stays at least 2× inside its bound."
     return text
 
 
@@ -861,7 +861,7 @@ def _html_coverage(results: Results) -> str:
 def _kv_table(mapping: Mapping[str, Any]) -> str:
     rows = []
     for key, value in mapping.items():
-        text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+        text = value if isinstance(value, str) else json.dumps(_finite_json(value), default=str)
         if len(text) > 400:
             text = text[:400] + " …"
         rows.append(f"<tr><td>{_esc(key)}</td><td><code>{_esc(text)}</code></td></tr>")
