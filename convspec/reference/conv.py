@@ -65,10 +65,21 @@ def _weight_of(dW: np.ndarray, kernel_size: Shape) -> np.ndarray:
     return np.ascontiguousarray(dW.transpose(1, 3, 2, 0)).reshape(groups * per_group, cols, *kernel_size)
 
 
-def _contract(a: np.ndarray, W_q: np.ndarray) -> np.ndarray:
-    """(G, P, I) @ (G, I, J). A sum of one term (I = 1, depthwise conv) is a broadcast product:
-    NumPy's stacked matmul takes a slow path for it."""
-    return a * W_q if a.shape[-1] == 1 else np.matmul(a, W_q)
+def _contract(a: np.ndarray, W_q: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = (G, P, I) @ (G, I, J). A sum of one term (I = 1, depthwise conv) is a broadcast
+    product: NumPy's stacked matmul takes a slow path for it."""
+    if a.shape[-1] == 1:
+        return np.multiply(a, W_q, out=out)
+    return np.matmul(a, W_q, out=out)
+
+
+def _tap_view(a: np.ndarray, q: tuple[int, ...], stride: Shape, dilation: Shape, out_size: Shape) -> np.ndarray:
+    """a[g, n, p·s + q·d, i] for every window p: a strided view of a (G, N, *S̃, I) array."""
+    return a[spatial(a, 2, tap_slices(q, stride, dilation, out_size))]
+
+
+# The loops below reuse one buffer per temporary: a fresh array per tap costs page faults that,
+# for these memory-bound steps, take as long as the arithmetic.
 
 
 def _gather(a: np.ndarray, W: np.ndarray, kernel_size: Shape, stride: Shape, dilation: Shape,
@@ -77,9 +88,11 @@ def _gather(a: np.ndarray, W: np.ndarray, kernel_size: Shape, stride: Shape, dil
     groups, batch, cols = a.shape[0], a.shape[1], a.shape[-1]
     positions = batch * math.prod(out_size)
     out = np.zeros((groups, positions, W.shape[-1]))
+    a_q = np.empty((groups, batch, *out_size, cols))  # one tap's view, made contiguous for BLAS
+    product = np.empty_like(out)
     for t, q in enumerate(taps(kernel_size)):
-        a_q = a[spatial(a, 2, tap_slices(q, stride, dilation, out_size))]
-        out += _contract(a_q.reshape(groups, positions, cols), W[t])
+        np.copyto(a_q, _tap_view(a, q, stride, dilation, out_size))
+        out += _contract(a_q.reshape(groups, positions, cols), W[t], product)
     return out.reshape(groups, batch, *out_size, W.shape[-1])
 
 
@@ -89,10 +102,13 @@ def _scatter(b: np.ndarray, W: np.ndarray, kernel_size: Shape, stride: Shape, di
     buffer: the adjoint of :func:`_gather` in its first argument."""
     groups, batch, *out_size, per_group = b.shape
     b_matrix = b.reshape(groups, -1, per_group)
-    out = np.zeros((groups, batch, *extent, W.shape[2]))
+    cols = W.shape[2]
+    out = np.zeros((groups, batch, *extent, cols))
+    product = np.empty((groups, b_matrix.shape[1], cols))
     for t, q in enumerate(taps(kernel_size)):
-        index = spatial(out, 2, tap_slices(q, stride, dilation, tuple(out_size)))
-        out[index] += _contract(b_matrix, W[t].transpose(0, 2, 1)).reshape(out[index].shape)
+        _contract(b_matrix, W[t].transpose(0, 2, 1), product)
+        target = _tap_view(out, q, stride, dilation, tuple(out_size))
+        target += product.reshape(groups, batch, *out_size, cols)
     return out
 
 
@@ -103,9 +119,10 @@ def _correlate(a: np.ndarray, b: np.ndarray, kernel_size: Shape, stride: Shape, 
     b_matrix = b.reshape(groups, -1, per_group)
     cols = a.shape[-1]
     dW = np.empty((math.prod(kernel_size), groups, cols, per_group))
+    a_q = np.empty((groups, batch, *out_size, cols))
     for t, q in enumerate(taps(kernel_size)):
-        a_q = a[spatial(a, 2, tap_slices(q, stride, dilation, tuple(out_size)))]
-        dW[t] = np.matmul(a_q.reshape(groups, -1, cols).transpose(0, 2, 1), b_matrix)
+        np.copyto(a_q, _tap_view(a, q, stride, dilation, tuple(out_size)))
+        np.matmul(a_q.reshape(groups, -1, cols).transpose(0, 2, 1), b_matrix, out=dW[t])
     return dW
 
 
@@ -174,7 +191,7 @@ def conv_backward(
     groups, pads = params.groups, params.pads
     x_tilde = pad(_grouped(x, groups), pads, params.padding_mode)  # (G, N, *S̃, C_g)
     W = _tap_matrices(w, groups)
-    dy_grouped = _grouped(dy, groups)  # (G, N, *o, M)
+    dy_grouped = np.ascontiguousarray(_grouped(dy, groups))  # (G, N, *o, M), read twice
     extent = _padded_size(params.input_shape[2:], pads)
     dx_tilde = _scatter(dy_grouped, W, params.kernel_size, params.stride, params.dilation, extent)
     dx = _ungrouped(fold(dx_tilde, pads, params.padding_mode))
@@ -252,7 +269,7 @@ def conv_transpose_backward(
     groups = params.groups
     W = _tap_matrices(w, groups)
     dy_tilde = pad(_grouped(dy, groups), _transpose_buffer_pads(params))  # (G, N, *extent, M)
-    x_grouped = _grouped(x, groups)  # (G, N, *S, C_g)
+    x_grouped = np.ascontiguousarray(_grouped(x, groups))  # (G, N, *S, C_g)
     dx = _gather(dy_tilde, W, params.kernel_size, params.stride, params.dilation, params.input_shape[2:])
     dW = _correlate(dy_tilde, x_grouped, params.kernel_size, params.stride, params.dilation)
     return _ungrouped(dx), _weight_of(dW, params.kernel_size), _bias_grad(dy, params.bias_shape is not None)
