@@ -16,11 +16,16 @@ columns are never stored whole: max with the first-maximum and NaN rules, averag
 
 Memory
 ------
-``memory_budget_bytes`` (default 256 MiB) bounds the temporaries of one chunk: column buffer,
-matrix-product result, transposed gradient slice and padded region. Chunks are whole images when
-one image fits, else runs of output rows (then of single positions) of one image; so the budget
-holds down to one output position's columns, C_in·ΠK·itemsize. Outputs, a weight-sized gradient
-accumulator, and for float16/bfloat16 a float32 accumulator of ``dx`` are not counted.
+``memory_budget_bytes`` (default 256 MiB) bounds the scratch memory of one chunk: column buffer,
+matrix-product result or transposed gradient slice, padded region (pooling: its running maximum,
+tap indices, sums and masks). Chunks are whole images when one image fits, else runs of output
+rows (then of single positions) of one image; so the budget holds down to one output position's
+columns, C_in·ΠK·itemsize. Not counted: the outputs, weight-sized gradient temporaries, and for
+float16/bfloat16 the float32 results and ``dx`` accumulator that are rounded at the end.
+Chunks are also kept under ``CHUNK_TARGET_BYTES`` (16 MiB) whatever the budget, so the columns
+are still in cache when BLAS reads them (and a pool's running results while the taps stream by). A 1×1, stride-1, unpadded convolution with
+at least ``POINTWISE_MIN_POSITIONS`` positions per image skips the copy: an image *is* its
+column matrix.
 
 Precision
 ---------
@@ -308,12 +313,12 @@ class Geometry:
         """A non-zeros padding mode with some padding: columns come from a gathered padded region."""
         return self.padding_mode != "zeros" and any(map(any, self.pads))
 
-    def chunks(self, budget: int, itemsize: int, buffers: int) -> Iterator[Chunk]:
-        """Chunks whose column buffers (``buffers`` of them), result slice and region fit ``budget``."""
+    def chunks(self, budget: int, itemsize: int) -> Iterator[Chunk]:
+        """Chunks whose column buffer, product (or gradient) slice and padded region fit ``budget``."""
 
         def cost(images: int, shape: Shape) -> int:
             positions = images * math.prod(shape)
-            total = (buffers * self.in_channels * self.taps + self.out_channels) * positions
+            total = (self.in_channels * self.taps + self.out_channels) * positions
             if self.padded_region:
                 total += images * self.in_channels * math.prod(
                     (o - 1) * s + effective_kernel(k, d)
@@ -327,10 +332,11 @@ class Geometry:
 class ConvKernels:
     """The three products of a convolution geometry, chunked: forward, input gradient, weight gradient."""
 
-    def __init__(self, geometry: Geometry, compute: np.dtype[Any], budget: int) -> None:
+    def __init__(self, geometry: Geometry, dtype: np.dtype[Any], budget: int) -> None:
         self.geometry = geometry
-        self.compute = compute
-        self.budget = budget
+        self.compute = compute_dtype(dtype)
+        self.widens = self.compute != dtype
+        self.budget = min(budget, CHUNK_TARGET_BYTES)
 
     def _columns(self, x: np.ndarray, images: slice, box: Box, buffer: Buffer, regions: Buffer) -> np.ndarray:
         """X̂ of the chunk as (C_in, ΠK, images, *box), written into ``buffer``."""
@@ -356,32 +362,38 @@ class ConvKernels:
         grad[...] = dy[(images, slice(None), *box_slices(box))].swapaxes(0, 1)
         return grad.reshape(geo.groups, geo.out_channels // geo.groups, -1)
 
+    def _pointwise_images(self) -> int:
+        """Images per product of the 1×1 shortcut (columns = the image itself), or 0 when it does not
+        apply: not pointwise, too few positions per image, or a float16/bfloat16 widening of one image
+        that would not fit the budget."""
+        geo = self.geometry
+        positions = math.prod(geo.out)
+        if not geo.pointwise or positions < POINTWISE_MIN_POSITIONS:
+            return 0
+        per_image = (geo.in_channels + geo.out_channels) * positions * self.compute.itemsize
+        if per_image > self.budget and self.widens:
+            return 0
+        return max(1, self.budget // per_image)
+
     def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """y[n, g·M+m, p] = Σ_(c,q) W_g[m, (c, q)] · X̂_g[(c, q), (n, p)], in the compute dtype."""
         geo = self.geometry
         g, M = geo.groups, geo.out_channels // geo.groups
         weights = w.astype(self.compute, copy=False).reshape(g, M, -1)
         y = np.empty((geo.batch, geo.out_channels) + geo.out, dtype=self.compute)
-        if geo.pointwise and math.prod(geo.out) >= POINTWISE_MIN_POSITIONS:
-            return self._pointwise_forward(x, weights, y)
+        pointwise = self._pointwise_images()
+        if pointwise:  # Y_n = W_g · X_n per image, straight from x into y
+            for n0 in range(0, geo.batch, pointwise):
+                n1 = min(geo.batch, n0 + pointwise)
+                X = x[n0:n1].reshape(n1 - n0, g, -1, math.prod(geo.out)).astype(self.compute, copy=False)
+                np.matmul(weights, X, out=y[n0:n1].reshape(n1 - n0, g, M, -1))
+            return y
         columns, regions, products = Buffer(self.compute), Buffer(self.compute), Buffer(self.compute)
-        for (n0, n1), box in geo.chunks(self.budget, self.compute.itemsize, buffers=1):
-            images = slice(n0, n1)
-            X = self._columns(x, images, box, columns, regions).reshape(g, -1, (n1 - n0) * math.prod(box_shape(box)))
+        for (n0, n1), box in geo.chunks(self.budget, self.compute.itemsize):
+            images, shape = slice(n0, n1), box_shape(box)
+            X = self._columns(x, images, box, columns, regions).reshape(g, -1, (n1 - n0) * math.prod(shape))
             Y = np.matmul(weights, X, out=products.take((g, M, X.shape[-1])))
-            y[(images, slice(None), *box_slices(box))] = Y.reshape((geo.out_channels, n1 - n0) + box_shape(box)).swapaxes(0, 1)
-        return y
-
-    def _pointwise_forward(self, x: np.ndarray, weights: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """1×1, stride 1, unpadded: Y_n = W_g · X_n per image, straight from x into y (no columns)."""
-        geo = self.geometry
-        g, P = geo.groups, math.prod(geo.out)
-        per_image = (geo.in_channels + geo.out_channels) * P * self.compute.itemsize
-        images = max(1, self.budget // per_image)
-        for n0 in range(0, geo.batch, images):
-            n1 = min(geo.batch, n0 + images)
-            X = x[n0:n1].reshape(n1 - n0, g, -1, P).astype(self.compute, copy=False)
-            np.matmul(weights, X, out=y[n0:n1].reshape(n1 - n0, g, -1, P))
+            y[(images, slice(None), *box_slices(box))] = Y.reshape((geo.out_channels, n1 - n0) + shape).swapaxes(0, 1)
         return y
 
     def backward(
@@ -393,18 +405,39 @@ class ConvKernels:
         weights = w.astype(self.compute, copy=False).reshape(g, M, -1)
         dx = np.zeros((geo.batch, geo.in_channels) + geo.size, dtype=self.compute) if input_grad else None
         dw = np.zeros(weights.shape, dtype=self.compute) if weight_grad else None
-        columns, regions, grads, products = (Buffer(self.compute) for _ in range(4))
-        for (n0, n1), box in geo.chunks(self.budget, self.compute.itemsize, buffers=1):
-            images, shape = slice(n0, n1), box_shape(box)
-            dY = self._gradient_slice(dy, images, box, grads)
-            if dw is not None and x is not None:
-                X = self._columns(x, images, box, columns, regions).reshape(g, -1, dY.shape[-1])
-                dw += np.matmul(dY, X.swapaxes(1, 2), out=products.take(dw.shape))
-            if dx is not None:
-                dX = np.matmul(weights.swapaxes(1, 2), dY, out=columns.take((g, weights.shape[2], dY.shape[-1])))
-                dX = dX.reshape((geo.in_channels, geo.taps, n1 - n0) + shape)
-                self._col2im(dx[images], dX, box, regions)
+        pointwise = self._pointwise_images()
+        if pointwise:
+            self._pointwise_backward(x, weights, dy, dx, dw, pointwise)
+        else:
+            columns, regions, grads, products = (Buffer(self.compute) for _ in range(4))
+            for (n0, n1), box in geo.chunks(self.budget, self.compute.itemsize):
+                images, shape = slice(n0, n1), box_shape(box)
+                dY = self._gradient_slice(dy, images, box, grads)
+                if dw is not None and x is not None:
+                    X = self._columns(x, images, box, columns, regions).reshape(g, -1, dY.shape[-1])
+                    dw += np.matmul(dY, X.swapaxes(1, 2), out=products.take(dw.shape))
+                if dx is not None:
+                    dX = np.matmul(weights.swapaxes(1, 2), dY, out=columns.take((g, weights.shape[2], dY.shape[-1])))
+                    self._col2im(dx[images], dX.reshape((geo.in_channels, geo.taps, n1 - n0) + shape), box, regions)
         return dx, None if dw is None else dw.reshape((geo.out_channels, -1) + geo.kernel_size)
+
+    def _pointwise_backward(
+        self, x: np.ndarray | None, weights: np.ndarray, dy: np.ndarray, dx: np.ndarray | None,
+        dw: np.ndarray | None, images: int,
+    ) -> None:
+        """1×1 shortcut: ∂X_n = W_gᵀ · ∂Y_n straight into dx, ∂W_g += ∂Y_n · X_nᵀ image by image."""
+        geo = self.geometry
+        g, P = geo.groups, math.prod(geo.out)
+        product = np.empty_like(dw) if dw is not None else None
+        for n0 in range(0, geo.batch, images):
+            n1 = min(geo.batch, n0 + images)
+            dY = dy[n0:n1].reshape(n1 - n0, g, -1, P).astype(self.compute, copy=False)
+            if dx is not None:
+                np.matmul(weights.swapaxes(1, 2), dY, out=dx[n0:n1].reshape(n1 - n0, g, -1, P))
+            if dw is not None and x is not None:
+                X = x[n0:n1].reshape(n1 - n0, g, -1, P).astype(self.compute, copy=False)
+                for n in range(n1 - n0):
+                    dw += np.matmul(dY[n], X[n].swapaxes(1, 2), out=product)
 
     def _col2im(self, dx: np.ndarray, dX: np.ndarray, box: Box, regions: Buffer) -> None:
         geo = self.geometry
@@ -420,6 +453,10 @@ class ConvKernels:
             col2im(dx, dX, box, offsets, geo.kernel_size, geo.stride, geo.dilation)
 
 
+#: Chunks are kept this small even under a larger budget: the columns written by im2col are then
+#: still in cache when the matrix product reads them, and the reused buffers are not re-faulted.
+CHUNK_TARGET_BYTES = 16 * 2**20
+
 #: The pointwise shortcut multiplies per image; below this many positions per image one product
 #: over the whole chunk (through a column copy) keeps BLAS busier.
 POINTWISE_MIN_POSITIONS = 256
@@ -432,7 +469,7 @@ def pool_chunks(params: MaxPoolParams | AvgPoolParams, budget: int, bytes_per_po
     """Chunks over (N·C planes × output positions): pooling treats every (n, c) plane alike."""
     N, C = params.input_shape[:2]
     return chunks(N * C, params.output_shape[2:], lambda images, shape: images * math.prod(shape) * bytes_per_position,
-                  budget)
+                  min(budget, CHUNK_TARGET_BYTES))
 
 
 def pool_taps(params: MaxPoolParams | AvgPoolParams, box: Box) -> Iterator[tuple[int, tuple[slice, ...], tuple[slice, ...]]]:
@@ -460,25 +497,67 @@ def plane_index_parts(params: MaxPoolParams, box: Box) -> tuple[np.ndarray, np.n
     return base, offset
 
 
-def max_taps(planes: np.ndarray, params: MaxPoolParams, images: slice, box: Box) -> tuple[np.ndarray, np.ndarray]:
-    """The window maximum of each position in ``box`` and the tap that holds it, scanning taps in
-    row-major window order: a strictly greater value replaces the best so far (MAXPOOL-TIE-1: the
-    first maximum stays), a NaN replaces a non-NaN and then stays (MAXPOOL-NAN-1), and a tap in
-    the padding is never looked at (MAXPOOL-DEF-1). Comparisons are in x's own dtype."""
+def first_taps(params: MaxPoolParams, box: Box) -> np.ndarray:
+    """The first tap inside the input of each window in ``box``, flat in row-major window order.
+
+    Inside-ness is a product over dims, so the first such tap is the per-dim first one,
+    q_i = max(0, ⌈(p_b − p·s)/d⌉), raveled; POOL-WINDOW-1 guarantees it exists.
+    """
+    first = np.zeros(box_shape(box), dtype=np.int32)
+    for i, ((a, b), k, s, d, (p_b, _)) in enumerate(zip(box, params.kernel_size, params.stride, params.dilation,
+                                                          params.pads)):
+        q = np.maximum(0, -((np.arange(a, b) * s - p_b) // d))
+        axis = [1] * params.rank
+        axis[i] = b - a
+        first += (q * math.prod(params.kernel_size[i + 1:])).astype(np.int32).reshape(axis)
+    return first
+
+
+def staged(value: np.ndarray, scratch: Buffer) -> np.ndarray:
+    """A tap slice as the next row of the column matrix: copied (and widened to the scratch dtype)
+    into ``scratch`` unless it already has that dtype and a unit-stride last axis. NumPy's
+    vectorised loops want unit strides; a strided slice is copied once, then reduced fast."""
+    if value.dtype == scratch.dtype and (value.strides[-1] == value.itemsize or value.shape[-1] == 1):
+        return value
+    row = scratch.take(value.shape)
+    row[...] = value
+    return row
+
+
+def max_taps(
+    planes: np.ndarray, params: MaxPoolParams, images: slice, box: Box, *, nan_free: bool, compute: np.dtype[Any]
+) -> np.ndarray:
+    """The tap holding the maximum of each window in ``box``, scanning taps in row-major window order
+    from the window's first tap inside the input: a strictly greater value takes over (MAXPOOL-TIE-1:
+    the first maximum stays, −inf included), a NaN takes over a non-NaN and then stays
+    (MAXPOOL-NAN-1), and a tap in the padding is never looked at (MAXPOOL-DEF-1).
+
+    Values are compared in ``compute``, into which x's dtype widens exactly, so the order is x's
+    own; the running maximum is ``np.maximum`` (which keeps a NaN) and the tap update is a
+    branch-free blend. ``nan_free`` skips the NaN rule when the caller knows x holds no NaN.
+    """
     shape = (images.stop - images.start,) + box_shape(box)
-    best = np.full(shape, -np.inf, dtype=planes.dtype)
-    tap = np.full(shape, -1, dtype=np.int32)
+    best = np.full(shape, -np.inf, dtype=compute)
+    tap = np.broadcast_to(first_taps(params, box), shape).copy()  # kept where every value is −inf
+    rows, masks, steps = Buffer(compute), Buffer(np.dtype(bool)), Buffer(np.dtype(np.int32))
     with np.errstate(invalid="ignore"):
         for t, sources, targets in pool_taps(params, box):
-            value = planes[(images, *sources)]
-            best_here = best[(slice(None), *targets)]
-            tap_here = tap[(slice(None), *targets)]
-            better = value > best_here
-            better |= np.isnan(value) & ~np.isnan(best_here)
-            better |= tap_here < 0  # the first tap inside the input starts the scan
-            np.copyto(best_here, value, where=better)
-            tap_here[better] = t
-    return best, tap
+            value = staged(planes[(images, *sources)], rows)
+            best_here, tap_here = best[(slice(None), *targets)], tap[(slice(None), *targets)]
+            better = np.greater(value, best_here, out=masks.take(value.shape))
+            if not nan_free:
+                better |= np.isnan(value) & ~np.isnan(best_here)
+            np.maximum(best_here, value, out=best_here)
+            step = np.subtract(t, tap_here, out=steps.take(value.shape))  # tap = better ? t : tap
+            step *= better
+            tap_here += step
+    return tap
+
+
+def holds_nan(x: np.ndarray) -> bool:
+    """Whether x holds a NaN, in one pass without a temporary (max propagates NaN)."""
+    with np.errstate(invalid="ignore"):
+        return x.size > 0 and bool(np.isnan(np.max(x)))
 
 
 def avg_divisor(params: AvgPoolParams, box: Box, dtype: np.dtype[Any]) -> np.ndarray | float:
@@ -528,7 +607,7 @@ class Im2colBackend:
         return f"Im2colBackend(memory_budget_bytes={self.memory_budget_bytes})"
 
     def _kernels(self, geometry: Geometry, dtype: np.dtype[Any]) -> ConvKernels:
-        return ConvKernels(geometry, compute_dtype(dtype), self.memory_budget_bytes)
+        return ConvKernels(geometry, dtype, self.memory_budget_bytes)
 
     @staticmethod
     def _bias_sum(dy: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
@@ -588,14 +667,16 @@ class Im2colBackend:
         x = np.asarray(x)
         planes = x.reshape((-1,) + params.input_shape[2:])
         N, C, *o = params.output_shape
-        y = np.empty((N * C, *o), dtype=x.dtype)
         indices = np.empty((N * C, *o), dtype=np.int64)
-        for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, x.itemsize + 24):
-            best, tap = max_taps(planes, params, slice(n0, n1), box)
+        nan_free = not holds_nan(planes)
+        compute = compute_dtype(x.dtype)
+        for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, 2 * compute.itemsize + 40):
+            tap = max_taps(planes, params, slice(n0, n1), box, nan_free=nan_free, compute=compute)
             base, offset = plane_index_parts(params, box)
-            where = (slice(n0, n1), *box_slices(box))
-            y[where] = best
-            np.add(base, offset[tap], out=indices[where])
+            np.add(base, offset[tap], out=indices[(slice(n0, n1), *box_slices(box))])
+        # y is the input at the index: one of the inputs, bit for bit (ERR-EXACT-1)
+        flat = planes.reshape(planes.shape[0], math.prod(params.input_shape[2:]))
+        y = np.take_along_axis(flat, indices.reshape(flat.shape[0], math.prod(o)), axis=1)
         return y.reshape(params.output_shape), indices.reshape(params.output_shape)
 
     def max_pool_backward(self, x: Any, dy: Any, params: MaxPoolParams) -> np.ndarray:
@@ -606,14 +687,21 @@ class Im2colBackend:
         grads = dy.reshape((-1,) + params.output_shape[2:])
         compute = compute_dtype(dtype)
         dx = np.zeros(planes.shape, dtype=compute)
-        for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, x.itemsize + compute.itemsize + 24):
+        nan_free = not holds_nan(planes)
+        # gradient·[won] routes exactly when every gradient is finite (0·inf would be NaN)
+        finite = grads.size == 0 or bool(np.isfinite(np.max(grads)) and np.isfinite(np.min(grads)))
+        masks, routed = Buffer(np.dtype(bool)), Buffer(compute)
+        for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, 4 * compute.itemsize + 40):
             images = slice(n0, n1)
-            _, tap = max_taps(planes, params, images, box)
+            tap = max_taps(planes, params, images, box, nan_free=nan_free, compute=compute)
             grad = grads[(images, *box_slices(box))].astype(compute, copy=False)
             for t, sources, targets in pool_taps(params, box):
-                view = dx[(images, *sources)]
-                won = tap[(slice(None), *targets)] == t
-                np.add(view, grad[(slice(None), *targets)], out=view, where=won)
+                view, grad_here = dx[(images, *sources)], grad[(slice(None), *targets)]
+                won = np.equal(tap[(slice(None), *targets)], t, out=masks.take(grad_here.shape))
+                if finite:  # branch-free: add gradient·[won]
+                    view += np.multiply(grad_here, won, out=routed.take(grad_here.shape))
+                else:
+                    np.add(view, grad_here, out=view, where=won)
         return dx.reshape(params.input_shape).astype(dtype, copy=False)
 
     def avg_pool(self, x: Any, params: AvgPoolParams) -> np.ndarray:
@@ -624,11 +712,12 @@ class Im2colBackend:
         compute = compute_dtype(dtype)
         N, C, *o = params.output_shape
         y = np.empty((N * C, *o), dtype=dtype)
+        rows = Buffer(compute)
         for (n0, n1), box in pool_chunks(params, self.memory_budget_bytes, 3 * compute.itemsize):
             total = np.zeros((n1 - n0,) + box_shape(box), dtype=compute)
             for _, sources, targets in pool_taps(params, box):
                 view = total[(slice(None), *targets)]
-                view += planes[(slice(n0, n1), *sources)]
+                view += staged(planes[(slice(n0, n1), *sources)], rows)
             total /= avg_divisor(params, box, compute)
             y[(slice(n0, n1), *box_slices(box))] = total
         return y.reshape(params.output_shape)
