@@ -3,6 +3,7 @@
     convspec shape conv --input 1,3,224,224 --weight 64,3,7,7 --stride 2 --padding 3
     convspec check naive im2col scipy torch --report report.html
     convspec backends
+    convspec vectors export vectors/ && convspec vectors check vectors/ my-outputs/
 
 Exit codes: 0 success / every supported check passed; 1 non-conformance found; 2 usage error,
 invalid parameters, or a backend that could not be loaded. Errors are one line, never a traceback.
@@ -129,6 +130,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .conformance import Case, run_conformance
     from .conformance.runner import print_progress
 
+    from .conformance.reports import report_format
+
+    for path in args.report or ():
+        try:
+            report_format(path)  # a bad suffix is a usage error before the run, not after it
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
     backends = [load(spec) for spec in args.backends]  # fail fast, one line each
     oracle = load(args.oracle) if args.oracle else None
     cases = None
@@ -177,6 +185,39 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vectors_export(args: argparse.Namespace) -> int:
+    from .conformance.vectors import export_vectors
+
+    try:
+        manifest = export_vectors(args.directory, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes or ("float32",),
+                                  count=args.count, seed=args.seed, include_catalogue=not args.no_catalogue,
+                                  accumulation=args.accumulation)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    excluded = len(manifest.get("excluded", ()))
+    print(f"wrote {len(manifest['cases'])} cases to {args.directory}"
+          + (f" ({excluded} excluded, see manifest.json)" if excluded else ""))
+    return 0
+
+
+def cmd_vectors_check(args: argparse.Namespace) -> int:
+    from .conformance.reports import report_format, write_report
+    from .conformance.vectors import check_vectors
+
+    try:
+        for path in args.report or ():
+            report_format(path)
+        results = check_vectors(args.directory, args.results_dir, name=args.name or "external",
+                                accumulation=args.accumulation, program=args.program)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(results.summary())
+    for path in args.report or ():
+        write_report(results, path)
+        print(f"report written: {path}", file=sys.stderr)
+    return results.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convspec", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -219,6 +260,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     backends = sub.add_parser("backends", help="list the backends the loader finds and their capabilities")
     backends.set_defaults(func=cmd_backends)
+
+    vectors = sub.add_parser("vectors", help="golden vectors for implementations in any language")
+    vectors_sub = vectors.add_subparsers(dest="vectors_command", required=True)
+    export = vectors_sub.add_parser("export", help="write inputs, reference outputs and bounds as .npy + manifest.json")
+    export.add_argument("directory")
+    export.add_argument("--ops", nargs="+", choices=list(OPS), metavar="OP")
+    export.add_argument("--ranks", nargs="+", type=int, default=[1, 2, 3])
+    export.add_argument("--dtypes", nargs="+", choices=["float16", "bfloat16", "float32", "float64"])
+    export.add_argument("--count", type=int, default=10, help="generated cases per op (default 10)")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--no-catalogue", action="store_true")
+    export.add_argument("--accumulation", help="dtype the implementation accumulates in (bounds use it)")
+    export.set_defaults(func=cmd_vectors_export)
+    vcheck = vectors_sub.add_parser("check", help="check outputs an external program wrote for a vector set")
+    vcheck.add_argument("directory", help="the exported vector set")
+    vcheck.add_argument("results_dir", help="where the program wrote <case>.<output>.npy")
+    vcheck.add_argument("--name", help="the implementation's name in reports")
+    vcheck.add_argument("--program", help="the program's command line (used in reproducers)")
+    vcheck.add_argument("--accumulation", help="dtype the implementation accumulates in")
+    vcheck.add_argument("--report", nargs="+", metavar="FILE", help="write .json, .md or .html reports")
+    vcheck.set_defaults(func=cmd_vectors_check)
 
     report = sub.add_parser("report", help="render or merge saved results into one report")
     report.add_argument("results", nargs="+", help="results .json files")

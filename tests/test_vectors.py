@@ -459,3 +459,12 @@ def test_vectors_page_documents_every_manifest_key(vectors):
     keys = set(entry) | set(entry["params"]) | set(output)
     missing = sorted(key for key in keys if f"`{key}`" not in page and f'"{key}"' not in page)
     assert missing == []
+
+
+def test_loader_maps_cmd_specs_to_the_command_backend(tmp_path):
+    from convspec.backends import load
+
+    command = _script(tmp_path, "import sys; sys.exit(3)\n")
+    backend = load(f"cmd:{command}")
+    assert isinstance(backend, CommandBackend)
+    assert backend.name == f"cmd:{command}"

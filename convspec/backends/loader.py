@@ -310,9 +310,10 @@ def load(spec: str | object) -> Backend:
 
     1. a built-in name: ``naive``, ``im2col``, ``scipy``, ``scipy:fft``, ``torch``, ``torch:cuda``,
        ``torch:cuda:tf32`` (:data:`BUILTIN_BACKENDS`);
-    2. the name of an entry point in the group ``convspec.backends``;
-    3. ``path/to/file.py:attr`` or ``path/to/file.py`` (the file runs as a module of its own);
-    4. ``package.module:attr`` or ``package.module``.
+    2. ``cmd:PROGRAM ARGS``: an external program run on batches of cases (:class:`CommandBackend`);
+    3. the name of an entry point in the group ``convspec.backends``;
+    4. ``path/to/file.py:attr`` or ``path/to/file.py`` (the file runs as a module of its own);
+    5. ``package.module:attr`` or ``package.module``.
 
     A non-string ``spec`` is the backend object itself. What is named may be a backend instance,
     a backend class (called with no arguments), a factory (likewise), or a module/object of
@@ -336,6 +337,13 @@ def load(spec: str | object) -> Backend:
         return _validated(label, _build(label, spec, name=getattr(spec, "__name__", type(spec).__name__)))
     if spec in BUILTIN_BACKENDS:
         return _load_builtin(spec, BUILTIN_BACKENDS[spec])
+    if spec.startswith("cmd:"):
+        from .command import CommandBackend
+
+        try:
+            return _validated(spec, CommandBackend(spec[len("cmd:"):], name=spec))
+        except (ValueError, OSError) as exc:
+            raise BackendLoadError(spec, str(exc)) from exc
     for entry in _entry_points():
         if entry.name == spec:
             return _load_entry_point(spec, entry)

@@ -61,7 +61,8 @@ class Comparison:
         return {"output": self.output, "count": self.count, "violations": self.violations, "clause": self.clause,
                 "rule": self.rule, "max_ratio": _num(self.max_ratio),
                 "worst": self.worst.to_json() if self.worst else None, "exact": self.exact,
-                "histogram": self.histogram, "statistics": self.statistics}
+                "histogram": self.histogram,
+                "statistics": None if self.statistics is None else {k: _num(v) for k, v in self.statistics.items()}}
 
 
 def _num(value: float) -> float | str:
@@ -150,7 +151,7 @@ def compare(
         # ERR-SPECIAL-1 (3): where mag·(1 + α·K·u_acc) overflows the output dtype, anything goes.
         with np.errstate(over="ignore", invalid="ignore"):
             overflow = np.asarray(mag, dtype=np.float64) * (1 + ALPHA * k * UNIT_ROUNDOFF[accumulation or dtype])
-        bound = np.where(overflow > _largest_finite(dtype), np.inf, bound)
+        bound = np.where(overflow > largest_finite(dtype), np.inf, bound)
         # ERR-SPECIAL-1 (4): a zero magnitude (every product and the bias zero) needs an exact zero.
         zero = finite & (np.asarray(mag) == 0) & (error != 0)
         if zero.any():
@@ -165,7 +166,7 @@ def compare(
     return comparison
 
 
-def _largest_finite(dtype: str) -> float:
+def largest_finite(dtype: str) -> float:
     return {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
             "float64": 1.7976931348623157e308}[dtype]
 

@@ -58,7 +58,7 @@ from ..spec import (
 )
 from ..spec.accuracy import ALPHA, terms_per_output
 from .cases import Case
-from .compare import Comparison, Worst, _largest_finite, compare
+from .compare import Comparison, Worst, largest_finite, compare
 from .invoke import BackendFailure
 from .results import CheckResult
 from .runner import CheckContext, _failure_status, _result, _summarise, window_members
@@ -201,7 +201,7 @@ class _Check:
         bound = self.ctx.bound(mag, k, self.dtype)
         u_acc = UNIT_ROUNDOFF[self.ctx.caps.accumulation or self.dtype]
         with np.errstate(over="ignore", invalid="ignore"):
-            overflow = mag * (1 + ALPHA * k * u_acc) > _largest_finite(self.dtype)
+            overflow = mag * (1 + ALPHA * k * u_acc) > largest_finite(self.dtype)
         return _Budget(np.where(overflow, np.inf, bound), ~np.isfinite(mag))
 
     # -- comparing ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shlex
 import sys
 import time
 from collections import Counter
@@ -62,13 +63,14 @@ class CheckResult:
     def reproducer(self) -> dict[str, str]:
         """A one-line CLI command and a short Python snippet that re-run this check alone."""
         target = self.backend_spec or self.backend
+        quoted = shlex.quote(target)
         if self.case is None:
-            cli = f"convspec check {target} --ops {self.op} --checks {self.check}"
+            cli = f"convspec check {quoted} --ops {self.op} --checks {self.check}"
             python = (f"import convspec\nresults = convspec.run_conformance({target!r}, ops=[{self.op!r}], "
                       f"checks=[{self.check!r}])\nprint(results.summary())")
             return {"cli": cli, "python": python}
         descriptor = self.case.descriptor
-        cli = f"convspec check {target} --case '{descriptor}' --checks {self.check}"
+        cli = f"convspec check {quoted} --case '{descriptor}' --checks {self.check}"
         python = (
             "import convspec\n"
             f"case = convspec.Case.parse({descriptor!r})\n"

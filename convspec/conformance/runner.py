@@ -197,6 +197,24 @@ def _route(dy: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]) ->
 
 
 # -- the differential family ----------------------------------------------------------------------
+def exact_mask(op: str, case: Case, params: Params, arrays: dict[str, Any], mag: np.ndarray,
+               accumulation: str | None, local: bool = True) -> np.ndarray | None:
+    """Where ERR-EXACT-1 requires an exact result beyond max pool's forward (None: nowhere).
+
+    (2) max_pool_backward: elements that at most one dy reaches are copies. (3) conv-family ops on
+    integer data, for a local algorithm: elements whose magnitude (which bounds every partial sum)
+    is at most 2^p of the accumulation and output precisions.
+    """
+    if op == "max_pool_backward":
+        routed = reference.max_pool_backward(arrays["x"], np.ones(params.output_shape, np.asarray(arrays["x"]).dtype),
+                                             params)
+        return routed <= 1
+    if op in _CONV_OPS and case.data in INTEGER_RECIPES and local:
+        bits = min(_PRECISION_BITS[accumulation or case.dtype], _PRECISION_BITS[case.dtype])
+        return mag <= 2.0**bits
+    return None
+
+
 def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arrays: dict[str, Any],
                     outputs: dict[str, np.ndarray | None], expected: dict[str, np.ndarray],
                     bound_of: Callable[[np.ndarray, int], np.ndarray] | None = None,
@@ -228,14 +246,7 @@ def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arra
             continue
         mag, k = mags[name], k_of[name]
         bound = bound_of(mag, k) if bound_of else None
-        exact_where = None
-        if op == "max_pool_backward":
-            # ERR-EXACT-1 (2): a copy where at most one dy reaches the element.
-            routed = reference.max_pool_backward(arrays["x"], np.ones(params.output_shape, arrays["x"].dtype), params)
-            exact_where = routed <= 1
-        elif op in _CONV_OPS and case.data in INTEGER_RECIPES and ctx.caps.local:
-            bits = min(_PRECISION_BITS[ctx.caps.accumulation or dtype], _PRECISION_BITS[dtype])
-            exact_where = mag <= 2.0**bits  # ERR-EXACT-1 (3)
+        exact_where = exact_mask(op, case, params, arrays, mag, ctx.caps.accumulation, ctx.caps.local)
         comparison = ctx.compare(name, out, ref, mag, k, dtype, exact_where=exact_where, bound=bound)
         if statistics and comparison.passed and wants_statistics(comparison.count, dtype) and op != "max_pool_backward":
             has_bias = isinstance(params, (ConvParams, ConvTransposeParams)) and params.bias_shape is not None
@@ -266,8 +277,10 @@ def _summarise(comparisons: list[Comparison]) -> tuple[str, str]:
     return "failed", detail
 
 
-def check_differential(ctx: CheckContext, case: Case, family: str = "differential") -> list[CheckResult]:
-    """Backend vs reference on one case (and hygiene of the same call)."""
+def check_differential(ctx: CheckContext, case: Case, family: str = "differential",
+                       repeat: bool = False) -> list[CheckResult]:
+    """Backend vs reference on one case, and hygiene of the same call (with ``repeat``, a second
+    call for HYGIENE-3)."""
     op = case.op
     params = case.params_object
     reason = ctx.unsupported(op, params, case.dtype)
@@ -288,7 +301,7 @@ def check_differential(ctx: CheckContext, case: Case, family: str = "differentia
     failing = next((c for c in comparisons if not c.passed), None)
     result = _result(ctx, family, family, op, failing.clause if failing else clause, status, case, params,
                      "; ".join(filter(None, [message] + notes)), comparisons)
-    return [result, *hygiene_results(ctx, case, params, arrays, call)]
+    return [result, *hygiene_results(ctx, case, params, arrays, call, repeat=repeat and status == "passed")]
 
 
 def _check_max_pool_backward_nan(ctx: CheckContext, case: Case, params: MaxPoolParams, arrays: dict[str, Any],
@@ -503,14 +516,8 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
     def run_case(case: Case, repeat: bool = False) -> None:
         if "differential" in checks or (case.data in ("nan", "inf", "neg_inf", "neg_zero") and "special" in checks):
             family = "special" if case.data in ("nan", "inf", "neg_inf", "neg_zero") else "differential"
-            results = check_differential(ctx, case, family)
-            for result in results:
+            for result in check_differential(ctx, case, family, repeat=repeat):
                 record(result)
-            if repeat and results[0].status == "passed" and "hygiene" in checks:
-                for result in hygiene_results(ctx, case, case.params_object, case.arrays(),
-                                              _quiet_call(ctx, case), repeat=True):
-                    if result.clause == "HYGIENE-3":
-                        record(result)
         if "oracle" in checks and oracle_ctx is not None:
             for result in check_oracle(ctx, case):
                 record(result)
@@ -527,6 +534,13 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
         if settings.catalogue:
             catalogue = [c for c in catalogue_cases(ops=ops, ranks=ranks, dtypes=dtypes)]
             say(f"{backend.name}: catalogue ({len(catalogue)} cases)")
+            prefetch = getattr(backend, "prefetch", None)
+            if callable(prefetch) and not settings.isolate:  # e.g. a command backend: one process per batch
+                requests = []
+                for case in catalogue:
+                    if not ctx.unsupported(case.op, case.params_object, case.dtype):
+                        requests.append((case.op, case.arrays(), case.params_object))
+                prefetch(requests)
             for case in catalogue:
                 run_case(case, repeat=True)
         for op in ops:
@@ -557,13 +571,6 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
         run.backend_seconds = ctx.backend_seconds
         run.harness_seconds = run.seconds - ctx.backend_seconds
     return run
-
-
-def _quiet_call(ctx: CheckContext, case: Case) -> Call:
-    try:
-        return ctx.call(case.op, case.arrays(), case.params_object)
-    except BackendFailure:
-        return Call({}, [], 0.0)
 
 
 def _stream_check(ctx: CheckContext, case: Case, checks: Sequence[str], oracle: CheckContext | None) -> list[CheckResult]:

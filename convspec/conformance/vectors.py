@@ -27,10 +27,10 @@ from ..backends.command import MANIFEST_FORMAT, MANIFEST_VERSION, load_array, ma
 from ..spec import OPS, SPEC_VERSION, UNIT_ROUNDOFF, MaxPoolParams, Params, expected_shapes
 from ..spec.accuracy import ALPHA, error_bound, terms_per_output
 from ..spec.dtypes import TINY
-from .cases import INTEGER_RECIPES, SPECIAL_RECIPES, Case
-from .compare import _largest_finite
+from .cases import SPECIAL_RECIPES, Case
+from .compare import largest_finite
 from .results import BackendRun, CheckResult, Results
-from .runner import _CONV_OPS, _PRECISION_BITS, CheckContext, Settings, _result, _summarise, compare_outputs
+from .runner import CheckContext, Settings, _result, _summarise, compare_outputs, exact_mask
 
 __all__ = ["check_vectors", "export_vectors", "generated_cases", "read_manifest"]
 
@@ -79,24 +79,12 @@ def _catalogue(ops: Sequence[str], ranks: Sequence[int], dtypes: Sequence[str]) 
     return catalogue_cases(ops=ops, ranks=ranks, dtypes=dtypes), entries
 
 
-def _exact_mask(op: str, case: Case, params: Params, arrays: Mapping[str, Any], name: str,
-                mag: np.ndarray, accumulation: str | None) -> np.ndarray | None:
-    """ERR-EXACT-1 beyond max pool's forward: the elements that must match exactly (as the runner does)."""
-    if op == "max_pool_backward" and isinstance(params, MaxPoolParams):
-        x = np.asarray(arrays["x"], np.float64)
-        return reference.max_pool_backward(x, np.ones(params.output_shape), params) <= 1
-    if op in _CONV_OPS and case.data in INTEGER_RECIPES:
-        bits = min(_PRECISION_BITS[accumulation or case.dtype], _PRECISION_BITS[case.dtype])
-        return mag <= 2.0**bits
-    return None
-
-
 def _bound(mag: np.ndarray, k: int, dtype: str, accumulation: str | None) -> np.ndarray:
     """ERR-BOUND-1 as :func:`convspec.conformance.compare.compare` applies it (overflow: infinite)."""
     bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation)
     with np.errstate(over="ignore", invalid="ignore"):
         reach = np.asarray(mag, dtype=np.float64) * (1 + ALPHA * k * UNIT_ROUNDOFF[accumulation or dtype])
-    return np.where(reach > _largest_finite(dtype), np.inf, bound)
+    return np.where(reach > largest_finite(dtype), np.inf, bound)
 
 
 def export_vectors(
@@ -181,7 +169,7 @@ def export_vectors(
             k = k_of[name]
             np.save(root / f"{stem}.mag.npy", mag)
             np.save(root / f"{stem}.bound.npy", _bound(mag, k, case.dtype, accumulation))
-            mask = _exact_mask(op, case, params, arrays, name, mag, accumulation)
+            mask = exact_mask(op, case, params, arrays, mag, accumulation)
             if mask is not None and mask.any():
                 np.save(root / f"{stem}.exact.npy", mask)
             spec.update(check="bound", mag=f"{stem}.mag.npy", bound=f"{stem}.bound.npy",
