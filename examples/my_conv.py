@@ -2,7 +2,7 @@
 
 Check it against the spec with::
 
-    convspec run examples/my_conv.py:backend
+    convspec check examples/my_conv.py:backend
 
 or from Python: ``convspec.backends.load("examples/my_conv.py:backend")``.
 """

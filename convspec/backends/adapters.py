@@ -38,6 +38,7 @@ from ..spec import (
     MaxPoolParams,
     Params,
     Unsupported,
+    check_arrays,
     dtype_name,
 )
 from ..spec.features import FEATURES
@@ -111,9 +112,12 @@ class _Adapter:
     name: str
     capabilities: Capabilities
     _ops: dict[str, Callable[..., Any]]
+    _validate: bool = False
 
     def _run(self, op: str, *arguments: Any) -> Any:
         *arrays, params = arguments
+        if self._validate:  # the spec refuses invalid configurations before the wrapped code runs
+            check_arrays(op, params, dict(zip(OPS[op].inputs, arrays)))
         dtype = dtype_name(np.asarray(arrays[0]).dtype)
         reason = self.capabilities.unsupported_reason(op, params, dtype)
         if reason is not None:
@@ -167,6 +171,10 @@ class FunctionBackend(_Adapter):
     avg_pool, avg_pool_backward : callables with the backend calling convention of the op
         (``conv(x, w, b, params) -> y``, ``max_pool(x, params) -> (y, indices)``...), usually a
         lambda that maps the spec's parameter object onto the wrapped function's own arguments.
+    validate : True (default): arrays and parameters are checked with the spec's
+        ``check_arrays`` before a callable runs, so invalid configurations raise InvalidParams
+        (the conformance "invalid" family then passes on the adapter's behalf). False: the
+        callables see invalid configurations too, to check your own validation.
 
     Examples
     --------
@@ -194,10 +202,12 @@ class FunctionBackend(_Adapter):
         max_pool_backward: Callable[..., Any] | None = None,
         avg_pool: Callable[..., Any] | None = None,
         avg_pool_backward: Callable[..., Any] | None = None,
+        validate: bool = True,
         **capability_fields: Any,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"name={name!r} must be a non-empty str")
+        self._validate = validate
         given = {
             "conv": conv, "conv_backward": conv_backward, "conv_transpose": conv_transpose,
             "conv_transpose_backward": conv_transpose_backward, "max_pool": max_pool,

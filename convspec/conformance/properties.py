@@ -94,6 +94,8 @@ class Property:
     strategy: Strategy
     run: Callable[[CheckContext, Case], list[CheckResult]]
     clauses_by_op: Mapping[str, str] = field(default_factory=dict)
+    #: features every case of this property uses: a backend declaring one unsupported skips it
+    needs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [c for c in (self.clause, *self.clauses_by_op.values()) if c not in CLAUSES]
@@ -1006,10 +1008,10 @@ def _definition_clauses(ops: Sequence[str]) -> dict[str, str]:
 
 
 def _property(name: str, ops: tuple[str, ...], description: str, impl: Callable[[_Check], None],
-              strategy: Strategy, clauses: Mapping[str, str] | None = None) -> Property:
+              strategy: Strategy, clauses: Mapping[str, str] | None = None, needs: tuple[str, ...] = ()) -> Property:
     by_op = dict(clauses) if clauses else _definition_clauses(ops)
     return Property(name=name, clause=by_op[ops[0]], ops=ops, description=description, strategy=strategy,
-                    run=_runner(name, impl, by_op), clauses_by_op=by_op)
+                    run=_runner(name, impl, by_op), clauses_by_op=by_op, needs=needs)
 
 
 PROPERTIES: dict[str, Property] = {
@@ -1032,13 +1034,13 @@ PROPERTIES: dict[str, Property] = {
         _property("grouped_concat", ("conv", "conv_transpose"),
                   "a grouped op = the concatenation of the ungrouped op on each group's channels",
                   _grouped_concat, _strategy(_with_groups, _groups_extra),
-                  {"conv": "CONV-GROUPS-1", "conv_transpose": "CONV-GROUPS-1"}),
+                  {"conv": "CONV-GROUPS-1", "conv_transpose": "CONV-GROUPS-1"}, needs=("groups",)),
         _property("dilation_zero_stuffed", ("conv",),
                   "conv with dilation d = conv with dilation 1 and d-1 zeros stuffed between kernel taps",
-                  _dilation_zero_stuffed, _strategy(_with_dilation)),
+                  _dilation_zero_stuffed, _strategy(_with_dilation), needs=("dilation",)),
         _property("stride_subsampled", ("conv", "max_pool", "avg_pool"),
                   "the stride-s output = the stride-1 output (same pads) at positions p*s (floor mode)",
-                  _stride_subsampled, _strategy(_with_stride, domain=_stride_one_is_valid)),
+                  _stride_subsampled, _strategy(_with_stride, domain=_stride_one_is_valid), needs=("stride",)),
         _property("same_is_explicit", ("conv", "max_pool", "avg_pool"),
                   "padding 'same_upper', 'same_lower', 'valid' = the explicit pads the spec resolves",
                   _same_is_explicit, _strategy(_with_padding_string, _padding_extra),

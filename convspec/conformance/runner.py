@@ -445,6 +445,7 @@ def run_stream(ctx: CheckContext, strategy: Any, check: Callable[[Case], list[Ch
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
     from hypothesis.database import DirectoryBasedExampleDatabase
+    from hypothesis.errors import Unsatisfiable
 
     state: dict[str, Any] = {"failed": None}
 
@@ -471,6 +472,8 @@ def run_stream(ctx: CheckContext, strategy: Any, check: Callable[[Case], list[Ch
         record(stop.result)
         for other in state.get("others", []):
             record(other)
+    except Unsatisfiable:
+        return  # every drawn case was filtered out as unsupported: the catalogue reports those
     except BaseException as exc:  # noqa: BLE001 - hypothesis' Flaky & co. after a failure
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
@@ -508,10 +511,22 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
     record = run.results.append
     say = progress or (lambda message: None)
     dtypes = settings.dtypes or _default_dtypes(ctx)
-    ranks = settings.ranks
+    # Generated cases go to the ranks the backend runs (the others would all be unsupported).
+    declared = backend.capabilities.ranks
+    ranks = tuple(r for r in settings.ranks if declared is None or r in declared) or settings.ranks
     ops = _selected_ops(settings, ctx)
     checks = settings.checks
     size = {"max_batch": 1, "max_channels": 2, "max_spatial": 5, "max_kernel": 3} if backend.capabilities.speed == "slow" else {}
+
+    def supported(case: Case) -> bool:
+        return ctx.unsupported(case.op, case.params_object, case.dtype) is None
+
+    def steer(rich: Any, plain: Any = None) -> Any:
+        """Generated cases go to what the backend declares it runs (the catalogue still shows what
+        it does not); plain problems keep a stream alive for a backend that declares little."""
+        from hypothesis import strategies as st
+
+        return st.one_of(rich.filter(supported), plain) if plain is not None else rich.filter(supported)
 
     def run_case(case: Case, repeat: bool = False) -> None:
         if "differential" in checks or (case.data in ("nan", "inf", "neg_inf", "neg_zero") and "special" in checks):
@@ -544,20 +559,33 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
             for case in catalogue:
                 run_case(case, repeat=True)
         for op in ops:
+            if op not in backend.capabilities.ops:
+                record(_result(ctx, "differential", "differential", op, OPS[op].clauses[0], "unsupported", None,
+                               None, f"op {op} not implemented"))
+                continue
             if "differential" in checks or "oracle" in checks:
                 say(f"{backend.name}: {op} generated cases")
-                run_stream(ctx, strategies.cases(op, ranks=ranks, dtypes=dtypes, **size),
+                run_stream(ctx, steer(strategies.cases(op, ranks=ranks, dtypes=dtypes, **size),
+                                      strategies.cases(op, ranks=ranks, dtypes=dtypes, features=False, **size)),
                            lambda case: _stream_check(ctx, case, checks, oracle_ctx), settings.max_examples, record)
             if "special" in checks:
                 say(f"{backend.name}: {op} special values")
-                run_stream(ctx, strategies.special_cases(op, ranks=ranks, dtypes=dtypes, **size),
+                run_stream(ctx, steer(strategies.special_cases(op, ranks=ranks, dtypes=dtypes, **size)),
                            lambda case: check_differential(ctx, case, "special"),
                            max(settings.max_examples // 2, 1), record)
         for name in _property_names(checks):
             prop = PROPERTIES[name]
-            for op in [op for op in prop.ops if op in ops]:
+            for op in [op for op in prop.ops if op in ops and op in backend.capabilities.ops]:
+                lacking = [f for f in prop.needs
+                           if f in backend.capabilities.unsupported or f"{OPS[op].forward or op}:{f}"
+                           in backend.capabilities.unsupported]
+                if lacking:
+                    record(_result(ctx, "property", name, op, prop.clauses_by_op.get(op, prop.clause), "unsupported",
+                                   None, None, f"{lacking[0]}: {backend.capabilities.unsupported.get(lacking[0], '')}"
+                                   " (every case of this property uses it)"))
+                    continue
                 say(f"{backend.name}: property {name} on {op}")
-                run_stream(ctx, prop.strategy(op, ranks=ranks, dtypes=dtypes, **size),
+                run_stream(ctx, steer(prop.strategy(op, ranks=ranks, dtypes=dtypes, **size)),
                            lambda case, prop=prop: prop.run(ctx, case),
                            max(settings.max_examples // 2, 1), record)
         if "invalid" in checks:
