@@ -288,7 +288,7 @@ def test_markdown_has_the_summary_the_matrix_and_folded_failures(synthetic):
     assert "|  | `MAXPOOL-TIE-1` | ✅ 1 | ❌ 1/2 |" in text
     assert text.count("<details><summary>❌") == 4
     assert "<details><summary>Op × feature</summary>" in text
-    assert "convspec check broken <c> --case 'max_pool x=1,2,6,6" in text  # in a ```sh block: raw text
+    assert "convspec check 'broken <c>' --case 'max_pool x=1,2,6,6" in text  # in a ```sh block: raw text
     assert "worst at [0, 0, 0, 4]: got 11, expected 9" in text  # indices as integers
     assert "<script>" not in text.split("```")[0]
 
