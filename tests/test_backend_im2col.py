@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import convspec.reference as R
 from convspec.backends.base import Capabilities
-from convspec.backends.im2col import Im2colBackend, chunks
+from convspec.backends.im2col import Im2colBackend, chunks, source_indices, source_runs
 from convspec.spec import (
     OPS,
     AvgPoolParams,
@@ -261,6 +261,20 @@ def test_chunks_cover_every_position_once_within_budget(batch, out, per_position
         # the budget holds unless the chunk is one output position already
         assert cost(n1 - n0, shape) <= budget or (n1 - n0 == 1 and math.prod(shape) == 1)
     assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("mode, numpy_mode", [("reflect", "reflect"), ("replicate", "edge"), ("circular", "wrap")])
+def test_padded_region_runs_rebuild_numpy_pad(mode, numpy_mode):  # PAD-MODE-1, PAD-MODE-2
+    for n in range(1, 6):
+        largest_pad = {"reflect": n - 1, "replicate": 2 * n + 1, "circular": n}[mode]
+        for before in range(largest_pad + 1):
+            for after in range(largest_pad + 1):
+                x = np.arange(n) * 10
+                src = source_indices(np.arange(-before, n + after), n, mode)
+                region = np.empty(n + before + after, dtype=x.dtype)
+                for region_slice, source_slice in source_runs(src):
+                    region[region_slice] = x[source_slice]
+                np.testing.assert_array_equal(region, np.pad(x, (before, after), mode=numpy_mode))
 
 
 # ------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -223,29 +223,38 @@ def source_indices(u: np.ndarray, n: int, mode: str) -> np.ndarray:
     return u
 
 
+def source_runs(src: np.ndarray) -> list[tuple[slice, slice]]:
+    """Split the map r -> src[r] into maximal runs along which src steps by +1 or −1, as pairs
+    (slice of r, slice of src): the inside of the input is one run, a reflected or wrapped border
+    another; a replicated border repeats its edge, one position per run."""
+    runs, start = [], 0
+    while start < len(src):
+        end, step = start + 1, 1
+        if end < len(src) and abs(int(src[end]) - int(src[start])) == 1:
+            step = int(src[end]) - int(src[start])
+            while end < len(src) and int(src[end]) - int(src[end - 1]) == step:
+                end += 1
+        first, stop = int(src[start]), int(src[end - 1]) + step
+        runs.append((slice(start, end), slice(first, stop if stop >= 0 else None, step)))
+        start = end
+    return runs
+
+
 def region_pieces(box: Box, geometry: Geometry) -> tuple[Shape, list[tuple[tuple[slice, ...], tuple[slice, ...]]]]:
     """The padded region read by the chunk's ``box`` and how it maps onto the input.
 
     Along dim i the region covers padded coordinates a·s to (b−1)·s + d·(k−1), i.e. unpadded
-    u = r + a·s − p_b for r in [0, R). Its positions inside the input form one run; each padded
-    position maps to one source. Returns R and the pieces (region slices, input slices), one
-    box per combination of per-dim runs, so that region[piece] = x[source piece] fills it.
+    u = r + a·s − p_b for r in [0, R), and x̃ there is x at source_indices(u). Returns R and the
+    pieces (region slices, input slices) — one box per combination of per-dim runs — so that
+    region[piece] = x[source piece] fills the region.
     """
     extents, per_dim = [], []
     for (a, b), n, k, s, d, (p_b, _) in zip(box, geometry.size, geometry.kernel_size, geometry.stride,
                                             geometry.dilation, geometry.pads):
         extent = (b - 1 - a) * s + effective_kernel(k, d)
         u = np.arange(extent) + a * s - p_b
-        inside = np.flatnonzero((u >= 0) & (u < n))
-        pieces = []
-        if inside.size:
-            first, last = int(inside[0]), int(inside[-1]) + 1
-            pieces.append((slice(first, last), slice(int(u[first]), int(u[first]) + last - first)))
-        src = source_indices(u, n, geometry.padding_mode)
-        for r in np.flatnonzero((u < 0) | (u >= n)):
-            pieces.append((slice(int(r), int(r) + 1), slice(int(src[r]), int(src[r]) + 1)))
         extents.append(extent)
-        per_dim.append(pieces)
+        per_dim.append(source_runs(source_indices(u, n, geometry.padding_mode)))
     combined = [tuple(zip(*combo)) for combo in itertools.product(*per_dim)]
     return tuple(extents), [(tuple(region), tuple(source)) for region, source in combined]
 
@@ -391,12 +400,25 @@ class ConvKernels:
         columns, regions, products = Buffer(self.compute), Buffer(self.compute), Buffer(self.compute)
         for (n0, n1), box in geo.chunks(self.budget, self.compute.itemsize):
             images, shape = slice(n0, n1), box_shape(box)
-            X = self._columns(x, images, box, columns, regions).reshape(g, -1, (n1 - n0) * math.prod(shape))
-            Y = np.matmul(weights, X, out=products.take((g, M, X.shape[-1])))
+            X_hat = self._columns(x, images, box, columns, regions).reshape(g, -1, (n1 - n0) * math.prod(shape))
+            Y = np.matmul(weights, X_hat, out=products.take((g, M, X_hat.shape[-1])))
             y[(images, slice(None), *box_slices(box))] = Y.reshape((geo.out_channels, n1 - n0) + shape).swapaxes(0, 1)
         return y
 
-    def backward(
+    def gradients(self, x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(∂X, ∂W) of Σ y·dy, in the compute dtype."""
+        dx, dw = self._backward(x, w, dy, input_grad=True, weight_grad=True)
+        return cast(np.ndarray, dx), cast(np.ndarray, dw)
+
+    def input_gradient(self, w: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        """∂X = col2im(W_gᵀ · ∂Y_g): also conv_transpose, the adjoint."""
+        return cast(np.ndarray, self._backward(None, w, dy, input_grad=True, weight_grad=False)[0])
+
+    def weight_gradient(self, x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        """∂W_g = Σ_chunks ∂Y_g · X̂_gᵀ."""
+        return cast(np.ndarray, self._backward(x, w, dy, input_grad=False, weight_grad=True)[1])
+
+    def _backward(
         self, x: np.ndarray | None, w: np.ndarray, dy: np.ndarray, *, input_grad: bool, weight_grad: bool
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """∂X = col2im(W_gᵀ · ∂Y_g) and ∂W_g = Σ_chunks ∂Y_g · X̂_gᵀ, in one pass over the chunks."""
@@ -630,7 +652,7 @@ class Im2colBackend:
         dtype = to_dtype(check_arrays("conv_backward", params, {"x": x, "w": w, "dy": dy}))
         dy = np.asarray(dy)
         kernels = self._kernels(Geometry.of_conv(params), dtype)
-        dx, dw = kernels.backward(np.asarray(x), np.asarray(w), dy, input_grad=True, weight_grad=True)
+        dx, dw = kernels.gradients(np.asarray(x), np.asarray(w), dy)
         db = None if params.bias_shape is None else self._bias_sum(dy, dtype)
         return dx.astype(dtype, copy=False), dw.astype(dtype, copy=False), db
 
@@ -638,8 +660,7 @@ class Im2colBackend:
         """y = col2im(W_gᵀ · X_g) + b: the adjoint of the conv whose input y is  (CONVT-DEF-1)."""
         dtype = to_dtype(check_arrays("conv_transpose", params, {"x": x, "w": w, "b": b}))
         kernels = self._kernels(Geometry.of_conv_transpose(params), dtype)
-        y, _ = kernels.backward(None, np.asarray(w), np.asarray(x), input_grad=True, weight_grad=False)
-        assert y is not None
+        y = kernels.input_gradient(np.asarray(w), np.asarray(x))
         if b is not None:
             y += np.asarray(b).astype(kernels.compute).reshape((-1,) + (1,) * params.rank)
         return y.astype(dtype, copy=False)
@@ -653,8 +674,7 @@ class Im2colBackend:
         x, dy = np.asarray(x), np.asarray(dy)
         kernels = self._kernels(Geometry.of_conv_transpose(params), dtype)
         dx = kernels.forward(dy, np.asarray(w))
-        _, dw = kernels.backward(dy, np.asarray(w), x, input_grad=False, weight_grad=True)
-        assert dw is not None
+        dw = kernels.weight_gradient(dy, np.asarray(w), x)
         db = None if params.bias_shape is None else self._bias_sum(dy, dtype)
         return dx.astype(dtype, copy=False), dw.astype(dtype, copy=False), db
 

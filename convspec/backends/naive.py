@@ -86,6 +86,11 @@ def window(
     return tuple(taps), tuple(sources)
 
 
+def mesh(*indices: np.ndarray) -> tuple[Any, ...]:
+    """``np.ix_``: the open mesh of per-dim index arrays, selecting their product (a window)."""
+    return tuple(np.ix_(*indices))
+
+
 def round_to(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
     """``values`` (float64) rounded once, to nearest even, to ``dtype``.
 
@@ -145,8 +150,8 @@ class NaiveBackend:
         for n, g, p in itertools.product(range(N), range(params.groups), np.ndindex(*o)):
             taps, sources = window(p, params.input_shape[2:], params.kernel_size, params.stride,
                                    params.dilation, params.pads, params.padding_mode)
-            field = x64[n, channels(g, C_g)][(slice(None), *np.ix_(*sources))]  # (C_g, *taps)
-            weights = w64[channels(g, M)][(slice(None), slice(None), *np.ix_(*taps))]  # (M, C_g, *taps)
+            field = x64[n, channels(g, C_g)][(slice(None), *mesh(*sources))]  # (C_g, *taps)
+            weights = w64[channels(g, M)][(slice(None), slice(None), *mesh(*taps))]  # (M, C_g, *taps)
             y[(n, channels(g, M), *p)] = weights.reshape(M, -1) @ field.reshape(-1)
         if b is not None:
             y += widen(b).reshape((C_out,) + (1,) * params.rank)
@@ -169,13 +174,13 @@ class NaiveBackend:
         for n, g, p in itertools.product(range(N), range(params.groups), np.ndindex(*o)):
             taps, sources = window(p, params.input_shape[2:], params.kernel_size, params.stride,
                                    params.dilation, params.pads, params.padding_mode)
-            field = x64[n, channels(g, C_g)][(slice(None), *np.ix_(*sources))]  # (C_g, *taps)
+            field = x64[n, channels(g, C_g)][(slice(None), *mesh(*sources))]  # (C_g, *taps)
             grad = dy64[(n, channels(g, M), *p)]  # (M,)
-            tap_index = (slice(None), slice(None), *np.ix_(*taps))
+            tap_index = (slice(None), slice(None), *mesh(*taps))
             dw[channels(g, M)][tap_index] += np.multiply.outer(grad, field)
             # Several taps may share a source under reflect/replicate/circular: accumulate with add.at.
             contribution = np.tensordot(grad, w64[channels(g, M)][tap_index], axes=1)  # (C_g, *taps)
-            np.add.at(dx[n, channels(g, C_g)], (slice(None), *np.ix_(*sources)), contribution)
+            np.add.at(dx[n, channels(g, C_g)], (slice(None), *mesh(*sources)), contribution)
         db = None if params.bias_shape is None else round_to(dy64.sum(axis=(0, *range(2, dy64.ndim))), dtype)
         return round_to(dx, dtype), round_to(dw, dtype), db
 
@@ -190,9 +195,9 @@ class NaiveBackend:
         y = np.zeros(params.output_shape)
         for n, g, p in itertools.product(range(N), range(params.groups), np.ndindex(*size)):
             taps, targets = window(p, o, params.kernel_size, params.stride, params.dilation, params.pads)
-            weights = w64[channels(g, C_g)][(slice(None), slice(None), *np.ix_(*taps))]  # (C_g, M, *taps)
+            weights = w64[channels(g, C_g)][(slice(None), slice(None), *mesh(*taps))]  # (C_g, M, *taps)
             # Distinct taps of one input position hit distinct targets, so plain += is exact.
-            y[n, channels(g, M)][(slice(None), *np.ix_(*targets))] += np.tensordot(
+            y[n, channels(g, M)][(slice(None), *mesh(*targets))] += np.tensordot(
                 x64[(n, channels(g, C_g), *p)], weights, axes=1
             )
         if b is not None:
@@ -216,8 +221,8 @@ class NaiveBackend:
         dx, dw = np.zeros(params.input_shape), np.zeros(params.weight_shape)
         for n, g, p in itertools.product(range(N), range(params.groups), np.ndindex(*size)):
             taps, targets = window(p, o, params.kernel_size, params.stride, params.dilation, params.pads)
-            field = dy64[n, channels(g, M)][(slice(None), *np.ix_(*targets))]  # (M, *taps)
-            tap_index = (slice(None), slice(None), *np.ix_(*taps))
+            field = dy64[n, channels(g, M)][(slice(None), *mesh(*targets))]  # (M, *taps)
+            tap_index = (slice(None), slice(None), *mesh(*taps))
             weights = w64[channels(g, C_g)][tap_index]  # (C_g, M, *taps)
             dx[(n, channels(g, C_g), *p)] = weights.reshape(C_g, -1) @ field.reshape(-1)
             dw[channels(g, C_g)][tap_index] += np.multiply.outer(x64[(n, channels(g, C_g), *p)], field)
@@ -238,8 +243,8 @@ class NaiveBackend:
         y = np.empty(params.output_shape, dtype=x.dtype)
         indices = np.empty(params.output_shape, dtype=np.int64)
         for p, _, sources in self._pool_windows(params):
-            flat = np.ravel_multi_index(np.ix_(*sources), size).reshape(-1)  # MAXPOOL-INDEX-1
-            values = x[(slice(None), slice(None), *np.ix_(*sources))].reshape(N, C, flat.size)  # row-major
+            flat = np.ravel_multi_index(mesh(*sources), size).reshape(-1)  # MAXPOOL-INDEX-1
+            values = x[(slice(None), slice(None), *mesh(*sources))].reshape(N, C, flat.size)  # row-major
             exact = values.astype(np.float64)  # widening is exact: comparisons are those of x's dtype
             nan = np.isnan(exact)
             first_nan = np.argmax(nan, axis=-1)  # MAXPOOL-NAN-1: a NaN wins, the first one
@@ -289,7 +294,7 @@ class NaiveBackend:
         N, C = params.input_shape[:2]
         y = np.empty(params.output_shape)
         for p, taps, sources in self._pool_windows(params):
-            total = x64[(slice(None), slice(None), *np.ix_(*sources))].sum(axis=tuple(range(2, 2 + params.rank)))
+            total = x64[(slice(None), slice(None), *mesh(*sources))].sum(axis=tuple(range(2, 2 + params.rank)))
             y[(..., *p)] = total / self._divisor(params, p, taps)
         return round_to(y, dtype)
 
@@ -302,5 +307,5 @@ class NaiveBackend:
         for p, taps, sources in self._pool_windows(params):
             share = dy64[(..., *p)] / self._divisor(params, p, taps)  # (N, C)
             # Pool windows never hold padding, so the sources of one window are distinct.
-            dx[(slice(None), slice(None), *np.ix_(*sources))] += share.reshape(share.shape + (1,) * rank)
+            dx[(slice(None), slice(None), *mesh(*sources))] += share.reshape(share.shape + (1,) * rank)
         return round_to(dx, dtype)
