@@ -39,9 +39,9 @@ def _max_pool_select(x: np.ndarray, params: MaxPoolParams) -> tuple[np.ndarray, 
     """y, the flat index of the selected element, and the selected tap, for every window.
 
     A running (best, index) over the taps in row-major order. Tap q of window p is taken when it
-    reads an input element (padding never wins, even against −inf inputs) and
-    nothing was taken yet, or x̃ > best (strict: the first maximum stays, MAXPOOL-TIE-1), or x̃ is
-    NaN while best is not (the first NaN of the window stays, MAXPOOL-NAN-1).
+    reads an input element (padding never wins, even against −inf inputs) and either nothing was
+    taken yet, or x̃ > best (strict: the first maximum stays, MAXPOOL-TIE-1), or x̃ is NaN while
+    best is not (the first NaN of the window stays, MAXPOOL-NAN-1).
     """
     x_tilde = pad(x, _buffer_pads(params), value=-np.inf)
     out_shape = params.output_shape
