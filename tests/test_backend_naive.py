@@ -295,6 +295,35 @@ def test_random_avg_pool_problems(params, dtype, seed):  # AVGPOOL-DEF-1, AVGPOO
 # max pool: ties, NaN and -inf windows
 
 
+SPECIAL_CASES = [c for c in CASES if "empty-batch" not in c.id and "rank4" not in c.id][::3]
+
+
+@pytest.mark.parametrize("op, params_type, kwargs", SPECIAL_CASES)
+def test_infinities_and_nan_match_the_reference(op, params_type, kwargs):  # ERR-SPECIAL-1, CONV-DEF-1
+    # padding zeros are terms of the sums that read a padded array: inf·0 gives NaN there
+    params = params_type(**kwargs)
+    arrays = make_arrays(op, params, "float32", seed_of(op, kwargs, "special"))
+    rng = np.random.default_rng(seed_of(op, kwargs))
+    for name, a in arrays.items():
+        if a is not None:
+            specials = rng.choice(np.array([np.inf, -np.inf, np.nan, 0.0], dtype=np.float32), size=a.shape)
+            arrays[name] = np.where(rng.random(a.shape) < 0.15, specials, a)
+    with np.errstate(invalid="ignore", over="ignore"):
+        outs = run(BACKEND, op, params, arrays)
+        ref = R.evaluate(op, arrays, params)
+    for name, expected in ref.items():
+        if expected is None:
+            continue
+        got = np.asarray(outs[name]).astype(np.float64)
+        if name == "indices":  # a NaN window may report any of its NaNs (MAXPOOL-NAN-1)
+            nan = np.isnan(ref["y"])
+            np.testing.assert_array_equal(got[~nan], expected[~nan])
+            continue
+        assert np.array_equal(np.isnan(got), np.isnan(expected)), f"{name}: NaN pattern differs"
+        infinite = np.isinf(expected)
+        np.testing.assert_array_equal(got[infinite], expected[infinite], err_msg=f"{name}: infinities differ")
+
+
 def test_max_pool_ties_pick_the_first_in_window_order():  # MAXPOOL-TIE-1
     x = np.array([[[3.0, 3, 1, 3]]])
     y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1))

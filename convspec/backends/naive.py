@@ -86,6 +86,17 @@ def window(
     return tuple(taps), tuple(sources)
 
 
+def padded_field(a: np.ndarray, kernel_size: Sequence[int], taps: tuple[np.ndarray, ...],
+                 sources: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The receptive field a[:, src(q)] of every tap q, shape (C, *K): the window of the padded
+    array, zero where the tap reads zero padding. Those zeros are terms of the sums that read a
+    padded array (x̃ in CONV-DEF-1 and CONV-GRAD-1's dw, dy in CONVT-GRAD-1): w·0 is a product
+    like any other, NaN for an infinite w."""
+    field = np.zeros((a.shape[0], *kernel_size))
+    field[(slice(None), *mesh(*taps))] = a[(slice(None), *mesh(*sources))]
+    return field
+
+
 def mesh(*indices: np.ndarray) -> tuple[Any, ...]:
     """``np.ix_``: the open mesh of per-dim index arrays, selecting their product (a window)."""
     return tuple(np.ix_(*indices))
@@ -150,9 +161,8 @@ class NaiveBackend:
         for n, g, p in itertools.product(range(N), range(params.groups), np.ndindex(*o)):
             taps, sources = window(p, params.input_shape[2:], params.kernel_size, params.stride,
                                    params.dilation, params.pads, params.padding_mode)
-            field = x64[n, channels(g, C_g)][(slice(None), *mesh(*sources))]  # (C_g, *taps)
-            weights = w64[channels(g, M)][(slice(None), slice(None), *mesh(*taps))]  # (M, C_g, *taps)
-            y[(n, channels(g, M), *p)] = weights.reshape(M, -1) @ field.reshape(-1)
+            field = padded_field(x64[n, channels(g, C_g)], params.kernel_size, taps, sources)  # (C_g, *K)
+            y[(n, channels(g, M), *p)] = w64[channels(g, M)].reshape(M, -1) @ field.reshape(-1)
         if b is not None:
             y += widen(b).reshape((C_out,) + (1,) * params.rank)
         return round_to(y, dtype)
@@ -160,7 +170,7 @@ class NaiveBackend:
     def conv_backward(self, x: Any, w: Any, dy: Any, params: ConvParams) -> tuple[np.ndarray, np.ndarray, Any]:
         """Gradients of Σ y·dy (CONV-GRAD-1), by scattering each output position's dy:
 
-        dw[g·M+m, c, q] += dy[n, g·M+m, p] · x̃[n, g·C_g+c, p·s + q·d − p_b]
+        dw[g·M+m, c, q] += dy[n, g·M+m, p] · x̃[n, g·C_g+c, p·s + q·d − p_b]   (padding zeros included)
         dx[n, g·C_g+c, src(p·s + q·d − p_b)] += Σ_m w[g·M+m, c, q] · dy[n, g·M+m, p]
         db[o] = Σ_n Σ_p dy[n, o, p]
 
@@ -174,11 +184,12 @@ class NaiveBackend:
         for n, g, p in itertools.product(range(N), range(params.groups), np.ndindex(*o)):
             taps, sources = window(p, params.input_shape[2:], params.kernel_size, params.stride,
                                    params.dilation, params.pads, params.padding_mode)
-            field = x64[n, channels(g, C_g)][(slice(None), *mesh(*sources))]  # (C_g, *taps)
             grad = dy64[(n, channels(g, M), *p)]  # (M,)
+            dw[channels(g, M)] += np.multiply.outer(
+                grad, padded_field(x64[n, channels(g, C_g)], params.kernel_size, taps, sources))
+            # dx̃ at padding positions is dropped (zeros) or folded onto its source (the other modes);
+            # several taps may share a source under reflect/replicate/circular: accumulate with add.at.
             tap_index = (slice(None), slice(None), *mesh(*taps))
-            dw[channels(g, M)][tap_index] += np.multiply.outer(grad, field)
-            # Several taps may share a source under reflect/replicate/circular: accumulate with add.at.
             contribution = np.tensordot(grad, w64[channels(g, M)][tap_index], axes=1)  # (C_g, *taps)
             np.add.at(dx[n, channels(g, C_g)], (slice(None), *mesh(*sources)), contribution)
         db = None if params.bias_shape is None else round_to(dy64.sum(axis=(0, *range(2, dy64.ndim))), dtype)
@@ -209,9 +220,12 @@ class NaiveBackend:
     ) -> tuple[np.ndarray, np.ndarray, Any]:
         """Gradients of Σ y·dy (CONVT-GRAD-1), gathering dy over each input position's targets:
 
-        dx[n, g·C_g+c, p] = Σ_m Σ_q w[g·C_g+c, m, q] · dy[n, g·M+m, p·s + q·d − p_b]   (a conv of dy)
-        dw[g·C_g+c, m, q] = Σ_n Σ_p x[n, g·C_g+c, p] · dy[n, g·M+m, p·s + q·d − p_b]
+        dx[n, g·C_g+c, p] = Σ_m Σ_q w[g·C_g+c, m, q] · dy̆[n, g·M+m, p·s + q·d − p_b]   (a conv of dy)
+        dw[g·C_g+c, m, q] = Σ_n Σ_p x[n, g·C_g+c, p] · dy̆[n, g·M+m, p·s + q·d − p_b]
         db[o] = Σ_n Σ_t dy[n, o, t]
+
+        dy̆ is dy extended by zeros, as in the conv that dx is; dw reads it the same way, the weight
+        gradient of that conv (so 0·inf is NaN in both, as in conv_backward's dw).
         """
         dtype = to_dtype(check_arrays("conv_transpose_backward", params, {"x": x, "w": w, "dy": dy}))
         x64, w64, dy64 = widen(x), widen(w), widen(dy)
@@ -221,11 +235,9 @@ class NaiveBackend:
         dx, dw = np.zeros(params.input_shape), np.zeros(params.weight_shape)
         for n, g, p in itertools.product(range(N), range(params.groups), np.ndindex(*size)):
             taps, targets = window(p, o, params.kernel_size, params.stride, params.dilation, params.pads)
-            field = dy64[n, channels(g, M)][(slice(None), *mesh(*targets))]  # (M, *taps)
-            tap_index = (slice(None), slice(None), *mesh(*taps))
-            weights = w64[channels(g, C_g)][tap_index]  # (C_g, M, *taps)
-            dx[(n, channels(g, C_g), *p)] = weights.reshape(C_g, -1) @ field.reshape(-1)
-            dw[channels(g, C_g)][tap_index] += np.multiply.outer(x64[(n, channels(g, C_g), *p)], field)
+            field = padded_field(dy64[n, channels(g, M)], params.kernel_size, taps, targets)  # (M, *K)
+            dx[(n, channels(g, C_g), *p)] = w64[channels(g, C_g)].reshape(C_g, -1) @ field.reshape(-1)
+            dw[channels(g, C_g)] += np.multiply.outer(x64[(n, channels(g, C_g), *p)], field)
         db = None if params.bias_shape is None else round_to(dy64.sum(axis=(0, *range(2, dy64.ndim))), dtype)
         return round_to(dx, dtype), round_to(dw, dtype), db
 
