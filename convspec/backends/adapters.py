@@ -354,8 +354,13 @@ class FunctionalBackend(_Adapter):
         name: str | None = None,
         *,
         to_native: Callable[[np.ndarray], Any] | None = None,
+        validate: bool = True,
         **capability_fields: Any,
     ) -> None:
+        # The adapter translates the spec's parameter object into keyword arguments; an invalid
+        # configuration cannot travel faithfully through that translation, so by default the spec
+        # refuses it first (validate=False hands the translated call to the functions regardless).
+        self._validate = validate
         self.functions = functions
         self.name = name or f"functional:{getattr(functions, '__name__', type(functions).__name__)}"
         self._to_native = to_native or _native_converter(functions) or (lambda array: array)
