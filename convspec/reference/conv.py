@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ..spec import ConvParams, ConvTransposeParams, Shape, ceil_div, check_arrays
+from ..spec import ConvParams, ConvTransposeParams, Shape, check_arrays
 from .window import fold, pad, spatial, tap_slices, taps
 
 
@@ -269,27 +269,7 @@ def conv_transpose_backward(
     groups = params.groups
     W = _tap_matrices(w, groups)
     dy_tilde = pad(_grouped(dy, groups), _transpose_buffer_pads(params))  # (G, N, *extent, M)
+    x_grouped = np.ascontiguousarray(_grouped(x, groups))  # (G, N, *S, C_g)
     dx = _gather(dy_tilde, W, params.kernel_size, params.stride, params.dilation, params.input_shape[2:])
-    dW = _transpose_weight_grad(_grouped(x, groups), _grouped(dy, groups), params)
+    dW = _correlate(dy_tilde, x_grouped, params.kernel_size, params.stride, params.dilation)
     return _ungrouped(dx), _weight_of(dW, params.kernel_size), _bias_grad(dy, params.bias_shape is not None)
-
-
-def _transpose_weight_grad(x: np.ndarray, dy: np.ndarray, params: ConvTransposeParams) -> np.ndarray:
-    """dW[q, g, m, c] = Σ_n Σ_p dy[g, n, p·s + q·d − p_b, m] · x[g, n, p, c] over the p whose target
-    lies in [0, o): only those terms exist (CONVT-DEF-1), so an infinite x[p] whose targets are all
-    cropped never meets a padding zero. x is (G, N, *S, C_g), dy (G, N, *o, M)."""
-    groups, cols, per_group = x.shape[0], x.shape[-1], dy.shape[-1]
-    dW = np.zeros((math.prod(params.kernel_size), groups, per_group, cols))
-    for t, q in enumerate(taps(params.kernel_size)):
-        sources, targets = [], []
-        for q_i, n, o, s, d, (before, _) in zip(q, params.input_shape[2:], params.output_shape[2:], params.stride,
-                                                params.dilation, params.pads):
-            offset = q_i * d - before  # target = p·s + offset
-            first, end = max(0, ceil_div(-offset, s)), min(n, ceil_div(o - offset, s))
-            sources.append(slice(first, max(end, first)))
-            targets.append(slice(first * s + offset, max(end, first) * s + offset - s + 1 if end > first else 0, s))
-        x_q = x[spatial(x, 2, tuple(sources))].reshape(groups, -1, cols)
-        dy_q = dy[spatial(dy, 2, tuple(targets))].reshape(groups, -1, per_group)
-        if x_q.shape[1]:
-            np.matmul(dy_q.transpose(0, 2, 1), x_q, out=dW[t])
-    return dW
