@@ -484,3 +484,18 @@ def test_no_im2col_sized_temporaries():  # the oracle must stay usable on realis
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert peak < 8 * largest
+
+
+def test_conv_transpose_weight_gradient_zero_extends_dy():  # CONVT-GRAD-1, ERR-SPECIAL-1
+    """dw correlates x with dy zero-extended to the scatter buffer (as PyTorch and every
+    col2im-style implementation compute it): an infinite x whose target is cropped meets a padding
+    zero, and inf · 0 = NaN. The strict term-wise variant (giving inf) is named in SPEC.md."""
+    from convspec.spec import ConvTransposeParams
+
+    params = ConvTransposeParams(input_shape=(1, 1, 3), weight_shape=(1, 1, 2), padding=((1, 1),))
+    # o = 2; with q = 0, x[0] targets -1 (cropped); with q = 1, x[2] targets 2 (cropped).
+    x = np.array([[[np.inf, 1.0, 2.0]]])
+    dy = np.array([[[0.5, 0.25]]])
+    _, dw, _ = R.conv_transpose_backward(x, np.ones((1, 1, 2)), dy, params)
+    # q = 0: inf·0 + 1·dy[0] + 2·dy[1] = NaN; q = 1: inf·dy[0] + 1·dy[1] + 2·0 = inf
+    assert np.isnan(dw[0, 0, 0]) and dw[0, 0, 1] == np.inf
