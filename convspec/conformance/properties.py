@@ -56,7 +56,7 @@ from ..spec import (
     init_kwargs,
     to_dtype,
 )
-from ..spec.accuracy import ALPHA, terms_per_output
+from ..spec.accuracy import ALPHA
 from .cases import Case
 from .compare import Comparison, Worst, largest_finite, compare
 from .invoke import BackendFailure
