@@ -24,7 +24,7 @@ import numpy as np
 from .. import reference
 from ..backends.base import Capabilities
 from ..backends.command import MANIFEST_FORMAT, MANIFEST_VERSION, load_array, manifest_case, save_array, write_batch
-from ..spec import OPS, SPEC_VERSION, UNIT_ROUNDOFF, MaxPoolParams, Params, expected_shapes
+from ..spec import OPS, SPEC_VERSION, UNIT_ROUNDOFF, Params, expected_shapes
 from ..spec.accuracy import ALPHA, error_bound, terms_per_output
 from ..spec.dtypes import TINY
 from .cases import SPECIAL_RECIPES, Case
