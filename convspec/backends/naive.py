@@ -7,6 +7,12 @@ explicit index arithmetic — the source index of every tap under the padding mo
 never ``np.pad`` — and takes one dot product over (channels of the group × taps). Gradients
 scatter into ``dx``/``dw`` exactly as the adjoint formulas read. Any spatial rank.
 
+Where a formula reads a zero-padded array (x̃ in CONV-DEF-1 and in CONV-GRAD-1's dw; dy extended
+by zeros in CONVT-GRAD-1) the padding zeros are terms of the sum like any other, so an infinite
+weight meeting a padding zero gives NaN; where a formula drops out-of-range contributions
+(CONV-GRAD-1's dx at padded positions, CONVT-DEF-1's targets outside [0, o)) nothing is added.
+Pooling never reads padding (MAXPOOL-DEF-1, AVGPOOL-DEF-1).
+
 Precision: inputs are widened to float64 (exact for every spec dtype), every sum is carried in
 float64 and each result is rounded once to the input dtype, so the declared accumulation is
 float64 (ERR-BOUND-1). Slow by design — clarity is the point — hence ``speed="slow"``.
