@@ -25,6 +25,14 @@ Every op is computed the way SciPy offers it, not by a transcription of the spec
   then recovers, tap by tap in row-major window order, the first tap inside the input that equals
   the window maximum (or, in a NaN window, the first NaN) (MAXPOOL-NAN-1, MAXPOOL-TIE-1). The
   value returned is the input element at that index, so −0.0 and +0.0 ties come out as chosen.
+* special values (ERR-SPECIAL-1): a NaN or ±∞ may only reach the outputs whose sum has a term
+  holding it, with IEEE semantics per term. The zero-stuffing of dilation and stride adds terms
+  the spec does not have (NaN · 0 and ±∞ · 0 are NaN) and an FFT mixes every input into every
+  output, so when an operand is not finite every contraction runs as a finite part (non-finite
+  values replaced by 0) plus the counts of NaN, +∞ and −∞ terms, from the same contraction on
+  0/1 indicators by the direct method (exact small integers); see :meth:`ScipyBackend._ieee`.
+  Finite operands take the plain path. The pool sums need no such care: ``ndimage.correlate``
+  skips zero weights, adds every window element once, and the zeros it adds are terms.
 
 Precision (declared in :class:`~convspec.backends.base.Capabilities`): SciPy's direct correlation
 accumulates in the input dtype for float32 and float64 (``correlate([2**24, 1, …, 1], ones)`` in
@@ -46,7 +54,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,6 +69,17 @@ _NUMPY_PAD_MODES: dict[str, Any] = {"zeros": "constant", "reflect": "reflect", "
 _WORK_DTYPES = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float32, "float64": np.float64}
 
 _METHODS = ("direct", "fft")
+
+#: A contraction (a, k, method) -> out that is linear in a and in k, computed with
+#: ``scipy.signal.correlate``'s ``method``: every conv-family output is Σ over terms a_i · k_j.
+Bilinear = Callable[[np.ndarray, np.ndarray, str], np.ndarray]
+
+#: The term classes of a product a_i · k_j under IEEE 754, as pairs of operand indicators (see
+#: :func:`_indicators`) whose joint occurrence puts a term in the class (ERR-SPECIAL-1). A term may
+#: match two pairs (NaN · NaN, ∞ · ∞); only whether a class count is positive is used.
+_NAN_TERMS = (("nan", "all"), ("all", "nan"), ("inf", "zero"), ("zero", "inf"))
+_POS_INF_TERMS = (("pos_inf", "positive"), ("neg_inf", "negative"), ("positive", "pos_inf"), ("negative", "neg_inf"))
+_NEG_INF_TERMS = (("pos_inf", "negative"), ("neg_inf", "positive"), ("positive", "neg_inf"), ("negative", "pos_inf"))
 
 
 def _index(a_ndim: int, spatial: tuple[slice, ...]) -> tuple[slice, ...]:
@@ -121,6 +140,25 @@ def _folded(dx_tilde: np.ndarray, pads: Pads, mode: str, size: Shape) -> np.ndar
         np.add.at(folded, source, moved)
         out = np.moveaxis(folded, 0, axis)
     return out.astype(dx_tilde.dtype)
+
+
+def _indicators(a: np.ndarray) -> dict[str, np.ndarray]:
+    """Boolean masks of the term values an operand holds: every element ("all"), NaN, +∞, −∞, ±∞,
+    exactly ±0, > 0 and < 0 (the infinities included, NaN in neither)."""
+    with np.errstate(invalid="ignore"):
+        return {"all": np.ones(a.shape, bool), "nan": np.isnan(a), "pos_inf": a == np.inf, "neg_inf": a == -np.inf,
+                "inf": np.isinf(a), "zero": a == 0, "positive": a > 0, "negative": a < 0}
+
+
+def _combined(finite: np.ndarray, nan_terms: np.ndarray, pos_inf_terms: np.ndarray,
+              neg_inf_terms: np.ndarray) -> np.ndarray:
+    """The IEEE sum of an output's terms from the sum of its finite terms and the counts of its
+    special ones: NaN if a term is NaN or +∞ and −∞ terms meet, else ±∞ if such a term occurs, else
+    the finite sum (ERR-SPECIAL-1)."""
+    out = np.where(pos_inf_terms > 0, np.inf, finite)
+    out = np.where(neg_inf_terms > 0, -np.inf, out)
+    out = np.where((nan_terms > 0) | ((pos_inf_terms > 0) & (neg_inf_terms > 0)), np.nan, out)
+    return out.astype(finite.dtype, copy=False)
 
 
 def _dilated(w: np.ndarray, dilation: Shape) -> np.ndarray:
@@ -192,13 +230,56 @@ class ScipyBackend:
             deterministic=True,
         )
 
+    # -- special values: IEEE semantics per term around the contractions ------------------------
+
+    def _ieee(self, contraction: Bilinear, a: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """out = contraction(a, k) = Σ_terms a_i · k_j, each term in IEEE 754 arithmetic (CONV-DEF-1,
+        ERR-SPECIAL-1): a NaN or ±∞ operand affects only the outputs with a term that holds it.
+
+        The contractions themselves do not guarantee that. Dilation and stride are run as
+        zero-stuffed operands, so a NaN or ±∞ meets the stuffed zeros in terms the spec does not
+        have (NaN · 0 = ±∞ · 0 = NaN); an FFT mixes every input into every output. So when an
+        operand holds a non-finite value the contraction is run twice over:
+
+        * the finite part, contraction(a′, k′, method) with every non-finite value replaced by 0,
+          which is each output's sum over its finite terms: where an output has a special term the
+          part is discarded, elsewhere the zeroed values were never in its sum;
+        * the counts of special terms, contraction(1[a ∈ A], 1[k ∈ B], "direct") on float64 0/1
+          indicators summed over the pairs (A, B) of each class: NaN (NaN · anything, ±∞ · 0),
+          +∞ (+∞ · positive, −∞ · negative, and the converse) and −∞ (+∞ · negative, …). The same
+          bilinear map counts exactly the spec's terms: an indicator is 0 wherever the stuffing or
+          padding inside the contraction puts a zero, and the counts are small integers that the
+          direct method sums exactly in float64.
+
+        :func:`_combined` then makes each output NaN, ±∞ or its finite part. The operands are what
+        the spec's sum reads, so padding whose zeros are terms (x̃ of conv, dỹ of CONVT-GRAD-1) is
+        applied before; zeros that only place values (the stuffing, the scatter's margins) are made
+        inside ``contraction`` and never count. With finite operands (the common case) this adds
+        only the ``np.isfinite`` scans.
+        """
+        if np.isfinite(a).all() and np.isfinite(k).all():
+            return contraction(a, k, self.method)
+        with np.errstate(invalid="ignore"):
+            finite = contraction(np.where(np.isfinite(a), a, 0), np.where(np.isfinite(k), k, 0), self.method)
+        a_masks, k_masks = _indicators(a), _indicators(k)
+
+        def count(pairs: tuple[tuple[str, str], ...]) -> np.ndarray:
+            terms = np.zeros(finite.shape)
+            for a_class, k_class in pairs:
+                if a_masks[a_class].any() and k_masks[k_class].any():
+                    terms += contraction(a_masks[a_class].astype(np.float64), k_masks[k_class].astype(np.float64),
+                                         "direct")
+            return terms
+
+        return _combined(finite, count(_NAN_TERMS), count(_POS_INF_TERMS), count(_NEG_INF_TERMS))
+
     # -- the three contractions every conv op is built from --------------------------------------
 
-    def _correlate(self, a: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        return self._signal.correlate(a, kernel, mode="valid", method=self.method)
+    def _correlate(self, a: np.ndarray, kernel: np.ndarray, method: str) -> np.ndarray:
+        return self._signal.correlate(a, kernel, mode="valid", method=method)
 
     def _gather(self, x_tilde: np.ndarray, w: np.ndarray, stride: Shape, dilation: Shape, groups: int,
-                count: Shape) -> np.ndarray:
+                count: Shape, method: str) -> np.ndarray:
         """y[n, o, p] = Σ_c Σ_q w[o, c, q] · x̃[n, g(o)·C_g + c, p·s + q·d], 0 ≤ p < count."""
         out_channels, c_g = w.shape[:2]
         m = out_channels // groups
@@ -208,12 +289,12 @@ class ScipyBackend:
         w_d = _dilated(w, dilation)
         for o in range(out_channels):
             g = o // m
-            full = self._correlate(x_tilde[:, g * c_g:(g + 1) * c_g], w_d[o][None])
+            full = self._correlate(x_tilde[:, g * c_g:(g + 1) * c_g], w_d[o][None], method)
             y[:, o] = _subsampled(full[:, 0], stride, count)
         return y
 
     def _scatter(self, dy: np.ndarray, w: np.ndarray, stride: Shape, dilation: Shape, groups: int,
-                 extent: Shape) -> np.ndarray:
+                 extent: Shape, method: str) -> np.ndarray:
         """dx̃[n, g·C_g + c, p·s + q·d] += Σ_m w[g·M + m, c, q] · dy[n, g·M + m, p] into a zero
         (N, groups·C_g, *extent): the adjoint of :meth:`_gather` with respect to x̃.
 
@@ -232,12 +313,12 @@ class ScipyBackend:
         w_flipped = w_d[flip]
         for g in range(groups):
             for c in range(c_g):
-                full = self._correlate(dy_s[:, g * m:(g + 1) * m], w_flipped[g * m:(g + 1) * m, c][None])
+                full = self._correlate(dy_s[:, g * m:(g + 1) * m], w_flipped[g * m:(g + 1) * m, c][None], method)
                 dx_tilde[:, g * c_g + c] = _fitted(full[:, 0], (0,) * len(extent), extent)
         return dx_tilde
 
     def _weight_grad(self, x_tilde: np.ndarray, dy: np.ndarray, stride: Shape, dilation: Shape, groups: int,
-                     kernel_size: Shape) -> np.ndarray:
+                     kernel_size: Shape, method: str) -> np.ndarray:
         """dw[o, c, q] = Σ_n Σ_p dy[n, o, p] · x̃[n, g(o)·C_g + c, p·s + q·d]: the correlation of x̃
         with the stride-stuffed dy ('valid' over the batch axis sums over n), read at lags q·d."""
         out_channels = dy.shape[1]
@@ -249,19 +330,23 @@ class ScipyBackend:
         dy_s = _stuffed(dy, stride)
         for o in range(out_channels):
             g = o // m
-            full = self._correlate(x_tilde[:, g * c_g:(g + 1) * c_g], dy_s[:, o][:, None])
+            full = self._correlate(x_tilde[:, g * c_g:(g + 1) * c_g], dy_s[:, o][:, None], method)
             dw[o] = _subsampled(full[0], dilation, kernel_size)
         return dw
 
     # -- conv ----------------------------------------------------------------------------------
 
     def conv(self, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: ConvParams) -> np.ndarray:
-        """y[n, o, p] = b[o] + Σ_c Σ_q w[o, c, q] · x̃[n, g(o)·C_g + c, p·s + q·d]  (CONV-DEF-1)."""
+        """y[n, o, p] = b[o] + Σ_c Σ_q w[o, c, q] · x̃[n, g(o)·C_g + c, p·s + q·d]  (CONV-DEF-1).
+
+        The padding of x̃ is part of the operand: w · (a padding zero) is a term.
+        """
         dtype = np.asarray(x).dtype
         work = _WORK_DTYPES[check_arrays("conv", params, {"x": x, "w": w, "b": b})]
+        s, d, groups, count = params.stride, params.dilation, params.groups, params.output_shape[2:]
         x_tilde = _padded(np.asarray(x, work), params.pads, params.padding_mode)
-        y = self._gather(x_tilde, np.asarray(w, work), params.stride, params.dilation, params.groups,
-                         params.output_shape[2:])
+        y = self._ieee(lambda a, k, method: self._gather(a, k, s, d, groups, count, method),
+                       x_tilde, np.asarray(w, work))
         if b is not None:
             y += np.asarray(b, work).reshape((-1,) + (1,) * params.rank)
         return y.astype(dtype)
@@ -273,11 +358,14 @@ class ScipyBackend:
         (CONV-GRAD-1)."""
         dtype = np.asarray(x).dtype
         work = _WORK_DTYPES[check_arrays("conv_backward", params, {"x": x, "w": w, "dy": dy})]
-        x_tilde = _padded(np.asarray(x, work), params.pads, params.padding_mode)
+        s, d, groups, pads, mode = params.stride, params.dilation, params.groups, params.pads, params.padding_mode
+        x_tilde = _padded(np.asarray(x, work), pads, mode)
         w_work, dy_work = np.asarray(w, work), np.asarray(dy, work)
-        dx_tilde = self._scatter(dy_work, w_work, params.stride, params.dilation, params.groups, x_tilde.shape[2:])
-        dx = _folded(dx_tilde, params.pads, params.padding_mode, params.input_shape[2:])
-        dw = self._weight_grad(x_tilde, dy_work, params.stride, params.dilation, params.groups, params.kernel_size)
+        extent, size = x_tilde.shape[2:], params.input_shape[2:]
+        dx = self._ieee(lambda a, k, method: _folded(self._scatter(a, k, s, d, groups, extent, method), pads, mode, size),
+                        dy_work, w_work)
+        dw = self._ieee(lambda a, k, method: self._weight_grad(a, k, s, d, groups, params.kernel_size, method),
+                        x_tilde, dy_work)
         db = None if params.bias_shape is None else _bias_grad(dy_work).astype(dtype)
         return dx.astype(dtype), dw.astype(dtype), db
 
@@ -289,11 +377,11 @@ class ScipyBackend:
         (CONVT-DEF-1): the input-gradient contraction of conv, cropped to [p_b, p_b + o)."""
         dtype = np.asarray(x).dtype
         work = _WORK_DTYPES[check_arrays("conv_transpose", params, {"x": x, "w": w, "b": b})]
-        size = params.output_shape[2:]
+        s, d, groups, size = params.stride, params.dilation, params.groups, params.output_shape[2:]
         extent = tuple(o + before + after for o, (before, after) in zip(size, params.pads))
-        y_tilde = self._scatter(np.asarray(x, work), np.asarray(w, work), params.stride, params.dilation,
-                                params.groups, extent)
-        y = _fitted(y_tilde, tuple(before for before, _ in params.pads), size)
+        start = tuple(before for before, _ in params.pads)
+        y = self._ieee(lambda a, k, method: _fitted(self._scatter(a, k, s, d, groups, extent, method), start, size),
+                       np.asarray(x, work), np.asarray(w, work))
         if b is not None:
             y += np.asarray(b, work).reshape((-1,) + (1,) * params.rank)
         return y.astype(dtype)
@@ -302,13 +390,20 @@ class ScipyBackend:
                                 params: ConvTransposeParams) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """dx[n, g·C_g+c, p] = Σ_m Σ_q w[g·C_g+c, m, q] · dỹ[n, g·M+m, p·s + q·d], dỹ = dy zero-padded
         by the pads; dw[g·C_g+c, m, q] = Σ_n Σ_p x[n, g·C_g+c, p] · dỹ[n, g·M+m, p·s + q·d];
-        db = Σ dy (CONVT-GRAD-1)."""
+        db = Σ dy (CONVT-GRAD-1).
+
+        Both sums read dỹ, whose padding zeros are terms: w · 0 in dx (a conv with zeros padding),
+        x · 0 in dw (every input position p takes part in every tap's sum, a cropped target included).
+        """
         dtype = np.asarray(x).dtype
         work = _WORK_DTYPES[check_arrays("conv_transpose_backward", params, {"x": x, "w": w, "dy": dy})]
+        s, d, groups = params.stride, params.dilation, params.groups
         x_work, w_work, dy_work = np.asarray(x, work), np.asarray(w, work), np.asarray(dy, work)
         dy_tilde = _padded(dy_work, params.pads)
-        dx = self._gather(dy_tilde, w_work, params.stride, params.dilation, params.groups, params.input_shape[2:])
-        dw = self._weight_grad(dy_tilde, x_work, params.stride, params.dilation, params.groups, params.kernel_size)
+        size = params.input_shape[2:]
+        dx = self._ieee(lambda a, k, method: self._gather(a, k, s, d, groups, size, method), dy_tilde, w_work)
+        dw = self._ieee(lambda a, k, method: self._weight_grad(a, k, s, d, groups, params.kernel_size, method),
+                        dy_tilde, x_work)
         db = None if params.bias_shape is None else _bias_grad(dy_work).astype(dtype)
         return dx.astype(dtype), dw.astype(dtype), db
 
@@ -321,8 +416,14 @@ class ScipyBackend:
         return _window_starts(full, footprint.shape, stride, count)
 
     def _window_sum(self, a: np.ndarray, footprint: np.ndarray, stride: Shape, count: Shape) -> np.ndarray:
-        """Σ over the footprint of the window starting at every p·s, 0 ≤ p < count (float64;
-        ndimage skips the zero weights of the dilation holes, so a NaN there does not leak in)."""
+        """Σ over the footprint of the window starting at every p·s, 0 ≤ p < count (float64).
+
+        ``ndimage.correlate`` sums each window directly and skips the zero weights of the dilation
+        holes, so a NaN or ±∞ reaches exactly the windows holding it. Not ``uniform_filter``: its
+        running sum (add the entering element, subtract the leaving one) turns a NaN or ∞ into NaN
+        for every later window (``uniform_filter1d([1, 2, nan, 3, 4, 5], 3)`` is NaN from the
+        second output on).
+        """
         weights = footprint[(None, None)].astype(np.float64)
         full = self._ndimage.correlate(a.astype(np.float64), weights, mode="constant", cval=0.0)
         return _window_starts(full, footprint.shape, stride, count)
