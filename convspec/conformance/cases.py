@@ -101,7 +101,8 @@ class Case:
         """A copy with some of op, params (merged), dtype, data, seed, label changed."""
         params = dict(self.params)
         params.update(changes.pop("params", {}))
-        fields_ = dict(op=self.op, params=params, dtype=self.dtype, data=self.data, seed=self.seed, label=self.label)
+        fields_: dict[str, Any] = dict(op=self.op, params=params, dtype=self.dtype, data=self.data, seed=self.seed,
+                                       label=self.label)
         fields_.update(changes)
         return Case(**fields_)
 
@@ -145,7 +146,9 @@ class Case:
         words = descriptor.split()
         if not words or words[0] not in OPS:
             raise ValueError(f"a case descriptor starts with an op name {sorted(OPS)}: {descriptor!r}")
-        op, params, extra = words[0], {}, {}
+        op = words[0]
+        params: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
         info = OPS[op]
         is_conv = info.params_type in (ConvParams, ConvTransposeParams)
         for word in words[1:]:
@@ -205,7 +208,7 @@ class Case:
                    int(obj.get("seed", 0)), obj.get("label", ""))
 
     # -- data ------------------------------------------------------------------------------
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, Any]:
         """The input arrays of the op, drawn from the data recipe with ``seed``, in ``dtype``.
 
         ``x`` carries the recipe's special values; weights, bias and ``dy`` stay finite.
@@ -213,7 +216,7 @@ class Case:
         params = self.params_object
         rng = np.random.default_rng(self.seed)
         dtype = to_dtype(self.dtype)
-        shapes = {"x": params.input_shape, "dy": params.output_shape}
+        shapes: dict[str, tuple[int, ...] | None] = {"x": params.input_shape, "dy": params.output_shape}
         if isinstance(params, (ConvParams, ConvTransposeParams)):
             shapes.update(w=params.weight_shape, b=params.bias_shape)
         out: dict[str, Any] = {}

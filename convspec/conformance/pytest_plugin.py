@@ -45,7 +45,7 @@ class ConformanceItem(pytest.Item):
         if all(r.status == "unsupported" for r in self.results):
             pytest.skip("unsupported: " + "; ".join(sorted({r.message for r in self.results}))[:500])
 
-    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
         if isinstance(excinfo.value, ConformanceFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo)

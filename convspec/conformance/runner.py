@@ -9,6 +9,7 @@ that raises, crashes or hangs gets that status for that case and the run goes on
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -84,7 +85,7 @@ class CheckContext:
         return self.caps.unsupported_reason(op, params, dtype)
 
     # -- the error model -------------------------------------------------------------------
-    def magnitude(self, op: str, arrays: dict[str, Any], params: Params) -> dict[str, np.ndarray]:
+    def magnitude(self, op: str, arrays: dict[str, Any], params: Params) -> dict[str, Any]:
         """mag = op(|x|, |w|, |b|). For a non-local backend (ERR-NONLOCAL-1) every operand but w and
         b is replaced by its largest absolute value, and each output's magnitude by its maximum
         over the whole output: a transform spreads every input's rounding over every output."""
@@ -135,7 +136,7 @@ def _failure_status(failure: BackendFailure, declared_supported: bool = True) ->
 
 
 # -- max pool specifics -------------------------------------------------------------------------
-def window_members(params: MaxPoolParams, index: np.ndarray) -> np.ndarray:
+def window_members(params: MaxPoolParams, index: Any) -> np.ndarray:
     """True where a flat spatial ``index`` (one per output element) lies in that output's window.
 
     Window p of a dim holds coordinates p·s − p_b + j·d, 0 ≤ j < k (MAXPOOL-INDEX-1).
@@ -153,8 +154,7 @@ def window_members(params: MaxPoolParams, index: np.ndarray) -> np.ndarray:
     return inside
 
 
-def check_indices(name: str, indices: np.ndarray | None, ref_indices: np.ndarray, ref_y: np.ndarray,
-                  x: np.ndarray, params: MaxPoolParams) -> Comparison:
+def check_indices(name: str, indices: Any, ref_indices: Any, ref_y: Any, x: Any, params: Any) -> Comparison:
     """MAXPOOL-INDEX-1 / MAXPOOL-TIE-1 exactly where the window holds no NaN; MAXPOOL-NAN-1 (any
     NaN of the window) where it does."""
     comparison = Comparison(name, int(ref_indices.size))
@@ -190,14 +190,14 @@ def check_indices(name: str, indices: np.ndarray | None, ref_indices: np.ndarray
 def _route(dy: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
     """dx of max pool from given indices, in float64: each dy added at its index (MAXPOOL-GRAD-1)."""
     planes = np.zeros(input_shape[:2] + (int(np.prod(input_shape[2:])),))
-    n, c = np.indices(indices.shape[:2])
+    batch, channel = np.meshgrid(np.arange(indices.shape[0]), np.arange(indices.shape[1]), indexing="ij")
     flat = indices.reshape(indices.shape[:2] + (-1,))
-    np.add.at(planes, (n[..., None], c[..., None], flat), np.asarray(dy, np.float64).reshape(flat.shape))
+    np.add.at(planes, (batch[..., None], channel[..., None], flat), np.asarray(dy, np.float64).reshape(flat.shape))
     return planes.reshape(input_shape)
 
 
 # -- the differential family ----------------------------------------------------------------------
-def exact_mask(op: str, case: Case, params: Params, arrays: dict[str, Any], mag: np.ndarray,
+def exact_mask(op: str, case: Case, params: Any, arrays: dict[str, Any], mag: np.ndarray,
                accumulation: str | None, local: bool = True) -> np.ndarray | None:
     """Where ERR-EXACT-1 requires an exact result beyond max pool's forward (None: nowhere).
 
@@ -216,7 +216,7 @@ def exact_mask(op: str, case: Case, params: Params, arrays: dict[str, Any], mag:
 
 
 def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arrays: dict[str, Any],
-                    outputs: dict[str, np.ndarray | None], expected: dict[str, np.ndarray],
+                    outputs: dict[str, Any], expected: dict[str, Any],
                     bound_of: Callable[[np.ndarray, int], np.ndarray] | None = None,
                     statistics: bool = True) -> tuple[list[Comparison], list[str]]:
     """Compare a backend's outputs of ``op`` with ``expected`` (the reference, or an oracle).
@@ -304,8 +304,8 @@ def check_differential(ctx: CheckContext, case: Case, family: str = "differentia
     return [result, *hygiene_results(ctx, case, params, arrays, call, repeat=repeat and status == "passed")]
 
 
-def _check_max_pool_backward_nan(ctx: CheckContext, case: Case, params: MaxPoolParams, arrays: dict[str, Any],
-                                 call: Call, expected: dict[str, np.ndarray], family: str) -> CheckResult:
+def _check_max_pool_backward_nan(ctx: CheckContext, case: Case, params: Any, arrays: dict[str, Any],
+                                 call: Call, expected: dict[str, Any], family: str) -> CheckResult:
     """MAXPOOL-GRAD-1 with NaN windows: which NaN gets dy is implementation-defined, so dx must be
     dy routed to the backend's own max_pool indices, each a NaN of its window (MAXPOOL-NAN-1)."""
     op = "max_pool_backward"
@@ -516,7 +516,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
     ranks = tuple(r for r in settings.ranks if declared is None or r in declared) or settings.ranks
     ops = _selected_ops(settings, ctx)
     checks = settings.checks
-    size = {"max_batch": 1, "max_channels": 2, "max_spatial": 5, "max_kernel": 3} if backend.capabilities.speed == "slow" else {}
+    size: dict[str, Any] = {"max_batch": 1, "max_channels": 2, "max_spatial": 5, "max_kernel": 3} if backend.capabilities.speed == "slow" else {}
 
     def supported(case: Case) -> bool:
         return ctx.unsupported(case.op, case.params_object, case.dtype) is None
@@ -586,8 +586,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
                     continue
                 say(f"{backend.name}: property {name} on {op}")
                 run_stream(ctx, steer(prop.strategy(op, ranks=ranks, dtypes=dtypes, **size)),
-                           lambda case, prop=prop: prop.run(ctx, case),
-                           max(settings.max_examples // 2, 1), record)
+                           functools.partial(prop.run, ctx), max(settings.max_examples // 2, 1), record)
         if "invalid" in checks:
             say(f"{backend.name}: invalid configurations ({len(INVALID)})")
             for entry in INVALID:
