@@ -10,6 +10,7 @@ exactly (ERR-EXACT-1), a NaN window's index must point at a NaN of that window (
 
 from __future__ import annotations
 
+import doctest
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convspec import reference
+from convspec.backends import scipy_backend
 from convspec.backends.scipy_backend import ScipyBackend
 from convspec.spec import (
     OPS,
@@ -31,6 +33,7 @@ from convspec.spec import (
     MaxPoolParams,
     to_dtype,
 )
+from convspec.conformance.cases import Case
 from convspec.conformance.invoke import Invoker
 from convspec.conformance.runner import CheckContext, Settings
 from convspec.spec.accuracy import error_bound
@@ -378,6 +381,251 @@ def test_avg_pool_propagates_nan_and_inf_but_not_through_dilation_holes():  # AV
     assert np.isnan(y[0, 0, 1]) and y[0, 0, 0] == 1.5 and y[0, 0, 2] == np.inf and np.isnan(y[0, 0, 4])
 
 
+# -- special values: IEEE semantics per term (CONV-DEF-1, ERR-SPECIAL-1) --------------------------
+#
+# A NaN or ±∞ may only reach the outputs whose sum has a term holding it. Zero-stuffing (dilation,
+# stride) adds terms NaN · 0 and ±∞ · 0 = NaN that the spec does not have, an FFT spreads every
+# input over every output; both variants must place every special value exactly as the reference.
+
+SPECIAL_CLASSES = {0: "finite", 1: "NaN", 2: "+inf", 3: "-inf"}
+
+
+def special_class(a: np.ndarray) -> np.ndarray:
+    """0 finite, 1 NaN, 2 +inf, 3 −inf, per element."""
+    a = np.asarray(a).astype(np.float64)
+    return np.select([np.isnan(a), a == np.inf, a == -np.inf], [1, 2, 3], 0)
+
+
+def assert_specials_placed(label: str, out: np.ndarray, ref: np.ndarray) -> None:
+    """ERR-SPECIAL-1 both ways: NaN exactly where the reference is NaN, the same infinity where it
+    is infinite, a finite value everywhere else (an infinite bound must not excuse a stray NaN)."""
+    got, want = special_class(out), special_class(ref)
+    if not np.array_equal(got, want):
+        where = tuple(int(i) for i in np.argwhere(got != want)[0])
+        pytest.fail(f"{label}: {int((got != want).sum())} of {got.size} elements misplace a special value; first at "
+                    f"{where}: got {SPECIAL_CLASSES[int(got[where])]} ({np.asarray(out)[where]!r}), reference "
+                    f"{SPECIAL_CLASSES[int(want[where])]} ({ref[where]!r})")
+
+
+def check_special(backend: Any, op: str, params: Any, arrays: dict[str, Any]) -> dict[str, Any]:
+    """check_op (the engine's error model), then the exact placement of every special value, then
+    the finite outputs against the bound of the same problem with every non-finite input set to 0.
+
+    An output whose reference is finite has no special term, so its sum is that of the zeroed
+    problem; for the FFT variant the non-local magnitude of the zeroed problem is the model of the
+    finite part (with an infinite operand the engine's non-local bound is infinite everywhere)."""
+    dtype = np.asarray(arrays["x"]).dtype.name
+    got = check_op(backend, op, params, dtype, arrays=arrays)
+    ref = reference.evaluate(op, arrays, params)
+    zeroed = {name: None if a is None else np.where(np.isfinite(a), a, 0).astype(a.dtype) for name, a in arrays.items()}
+    ref_zeroed = reference.evaluate(op, zeroed, params)
+    mag, k = bound_model(backend, op, zeroed, params)
+    caps = backend.capabilities
+    for name in OPS[op].outputs:
+        if ref[name] is None:
+            continue
+        label = f"{backend.name} {op} {name}"
+        assert_specials_placed(label, got[name], ref[name])
+        finite = np.isfinite(ref[name])
+        bound = error_bound(mag[name], k[name], out_dtype=dtype,
+                            accumulation=caps.accumulation, input_precision=caps.input_precision)
+        assert_within_bound(f"{label} (finite outputs)", np.where(finite, got[name], 0),
+                            np.where(finite, ref_zeroed[name], 0), bound)
+    return got
+
+
+def with_specials(a: np.ndarray, recipe: str, rng: np.random.Generator) -> np.ndarray:
+    """a with NaN ("nan"), ±∞ ("inf") or −∞ ("neg_inf") at random positions, at least one."""
+    u = rng.random(a.shape)
+    u.flat[rng.integers(a.size)] = 0.0
+    out = a.copy()
+    if recipe == "nan":
+        out[u < 0.15] = np.nan
+    elif recipe == "inf":
+        out[u < 0.08] = np.inf
+        out[(u >= 0.08) & (u < 0.16)] = -np.inf
+        out.flat[int(np.argmin(u))] = np.inf
+    else:
+        out[u < 0.3] = -np.inf
+    return out
+
+
+def special_arrays(op: str, params: Any, recipe: str, operands: tuple[str, ...], dtype: str = "float32",
+                   seed: int = 0) -> dict[str, Any]:
+    """The op's arrays with special values in ``operands`` and about a quarter exact zeros in the
+    others (so ±∞ · 0 = NaN terms occur besides those with padding zeros); the bias stays finite."""
+    rng = np.random.default_rng(seed)
+    arrays = arrays_for(op, params, dtype, rng)
+    for name, a in arrays.items():
+        if a is None or name == "b":
+            continue
+        if name in operands:
+            arrays[name] = with_specials(a, recipe, rng)
+        else:
+            arrays[name] = np.where(rng.random(a.shape) < 0.25, 0, a).astype(a.dtype)
+    return arrays
+
+
+REPORTED_SPECIAL_CASES = {
+    # a NaN met a stuffed dilation zero: y[1, 0, 0] reads x[1, 0, 0] and x[1, 0, 2], both finite
+    "conv-dilation": ("conv x=2,1,4 w=1,1,2 s=1 p=0:0 d=2 g=1 dtype=float32 data=nan seed=0", "y", (1, 0, 0)),
+    # a NaN x met a stride-stuffed zero of dy: dw reads x[0, 0, :, 0] and x[0, 0, :, 2] only
+    "conv-backward-stride": ("conv_backward x=1,1,2,4 w=1,1,1,1 s=1,2 p=0:0,0:0 d=1,1 g=1 dtype=float32 data=nan "
+                             "seed=0", "dw", (0, 0, 0, 0)),
+    # −∞ met a stuffed dilation zero: no tap reaches y[0, 0, 1], so it is an empty sum, exactly 0
+    "conv-transpose-dilation": ("conv_transpose x=1,1,1 w=1,1,2 s=1 p=0:0 outpad=0 d=2 g=1 dtype=float32 data=neg_inf "
+                                "seed=0", "y", (0, 0, 1)),
+}
+
+
+@pytest.mark.parametrize("backend", [DIRECT, FFT], ids=lambda b: b.name)
+@pytest.mark.parametrize("case", REPORTED_SPECIAL_CASES)
+def test_reported_special_value_cases(case, backend):  # CONV-DEF-1, CONVT-DEF-1, CONV-GRAD-1, ERR-SPECIAL-1
+    descriptor, output, element = REPORTED_SPECIAL_CASES[case]
+    parsed = Case.parse(descriptor)
+    arrays = parsed.arrays()
+    assert not all(np.isfinite(a).all() for a in arrays.values() if a is not None)
+    got = check_special(backend, parsed.op, parsed.params_object, arrays)
+    ref = reference.evaluate(parsed.op, arrays, parsed.params_object)
+    assert np.isfinite(ref[output][element]) and np.isfinite(got[output][element])
+    if case == "conv-transpose-dilation":
+        assert got[output][element] == 0.0
+
+
+def test_reported_cases_pass_the_conformance_run():  # ERR-SPECIAL-1, via the engine and the CLI's descriptors
+    import convspec
+
+    for backend in ("scipy", "scipy:fft"):
+        cases = [Case.parse(descriptor) for descriptor, _, _ in REPORTED_SPECIAL_CASES.values()]
+        results = convspec.run_conformance(backend, cases=cases, checks=["special"])
+        assert results.conformant and not results.failures(), results.summary()
+        assert [r.status for r in results.all_results()] == ["passed"] * len(cases), results.summary()
+
+
+SPECIAL_CONV_CASES = {
+    "1d-strided-dilated-bias": dict(input_shape=(2, 2, 11), weight_shape=(3, 2, 3), bias_shape=(3,), stride=2,
+                                    dilation=2, padding=((1, 2),)),
+    "2d-groups-strided-dilated": dict(input_shape=(1, 4, 7, 8), weight_shape=(4, 2, 2, 3), groups=2, stride=(2, 3),
+                                      dilation=(2, 1), padding=1),
+    "2d-reflect-strided-dilated": dict(input_shape=(1, 2, 6, 5), weight_shape=(2, 2, 2, 2), stride=2, dilation=2,
+                                       padding=((2, 1), (1, 2)), padding_mode="reflect"),
+}
+
+SPECIAL_CONVT_CASES = {
+    "1d-strided-dilated-output-padding": dict(input_shape=(2, 2, 5), weight_shape=(2, 3, 3), bias_shape=(3,), stride=3,
+                                              dilation=2, padding=((2, 1),), output_padding=1),
+    "2d-groups-strided-dilated": dict(input_shape=(1, 4, 3, 4), weight_shape=(4, 1, 2, 3), groups=2, stride=(2, 3),
+                                      dilation=(3, 1), padding=((1, 0), (0, 2)), output_padding=(2, 1)),
+}
+
+SPECIAL_RECIPES = ("nan", "inf", "neg_inf")
+
+#: op -> the operands that carry the special values, one at a time and all together
+SPECIAL_OPERANDS = {"conv": (("x",), ("w",), ("x", "w")),
+                    "conv_backward": (("x",), ("w",), ("dy",), ("x", "w", "dy")),
+                    "conv_transpose": (("x",), ("w",), ("x", "w")),
+                    "conv_transpose_backward": (("x",), ("w",), ("dy",), ("x", "w", "dy"))}
+
+
+def special_sweep(cases: dict[str, dict[str, Any]], ops: tuple[str, str]) -> list[Any]:
+    return [pytest.param(op, case, operands, id=f"{op}-{case}-{'+'.join(operands)}")
+            for case in cases for op in ops for operands in SPECIAL_OPERANDS[op]]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the reference's inf - inf, inf * 0
+@pytest.mark.parametrize("backend", [DIRECT, FFT], ids=lambda b: b.name)
+@pytest.mark.parametrize("recipe", SPECIAL_RECIPES)
+@pytest.mark.parametrize("op, case, operands", special_sweep(SPECIAL_CONV_CASES, ("conv", "conv_backward")))
+def test_conv_special_values_reach_only_their_terms(op, case, operands, recipe, backend):
+    """CONV-DEF-1, CONV-GRAD-1, ERR-SPECIAL-1: dilation and stride > 1, groups, reflect padding."""
+    params = ConvParams(**SPECIAL_CONV_CASES[case])
+    check_special(backend, op, params, special_arrays(op, params, recipe, operands))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("backend", [DIRECT, FFT], ids=lambda b: b.name)
+@pytest.mark.parametrize("recipe", SPECIAL_RECIPES)
+@pytest.mark.parametrize("op, case, operands",
+                         special_sweep(SPECIAL_CONVT_CASES, ("conv_transpose", "conv_transpose_backward")))
+def test_conv_transpose_special_values_reach_only_their_terms(op, case, operands, recipe, backend):
+    """CONVT-DEF-1, CONVT-GRAD-1, ERR-SPECIAL-1: dilation and stride > 1, groups, output_padding."""
+    params = ConvTransposeParams(**SPECIAL_CONVT_CASES[case])
+    check_special(backend, op, params, special_arrays(op, params, recipe, operands))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_special_values_in_every_dtype(dtype):  # DTYPE-1, ERR-SPECIAL-1
+    conv = ConvParams(**SPECIAL_CONV_CASES["2d-groups-strided-dilated"])
+    transpose = ConvTransposeParams(**SPECIAL_CONVT_CASES["2d-groups-strided-dilated"])
+    for backend in (DIRECT, FFT):
+        for op, params in (("conv", conv), ("conv_backward", conv), ("conv_transpose", transpose),
+                           ("conv_transpose_backward", transpose)):
+            check_special(backend, op, params, special_arrays(op, params, "inf", ("x",), dtype, seed=1))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("backend", [DIRECT, FFT], ids=lambda b: b.name)
+def test_special_values_follow_ieee_per_term_hand_computed(backend):  # CONV-DEF-1, ERR-SPECIAL-1
+    def conv(values: list[float], weights: list[float], dilation: int = 1) -> np.ndarray:
+        x, w = np.array([[values]], dtype=np.float32), np.array([[weights]], dtype=np.float32)
+        return backend.conv(x, w, None, ConvParams(input_shape=x.shape, weight_shape=w.shape, dilation=dilation))[0, 0]
+
+    x = [1.0, np.inf, -np.inf, 2.0, 3.0]
+    # y[p] = x[p] + x[p+1]: +inf + (−inf) is NaN
+    np.testing.assert_array_equal(conv(x, [1.0, 1.0]), [np.inf, np.nan, -np.inf, 5.0])
+    # y[p] = x[p]·0 + x[p+1]: ±inf·0 is NaN
+    np.testing.assert_array_equal(conv(x, [0.0, 1.0]), [np.inf, np.nan, np.nan, 3.0])
+    # y[p] = 2·x[p] − x[p+1]: 2·inf − (−inf) is +inf, −2·inf − 2 is −inf
+    np.testing.assert_array_equal(conv(x, [2.0, -1.0]), [-np.inf, np.inf, -np.inf, 1.0])
+    # d = 2 reads x[0], x[2], x[4] only: the infinities sit in the dilation holes
+    np.testing.assert_allclose(conv([1.0, np.inf, 2.0, -np.inf, 3.0], [1.0, 0.5, -1.0], dilation=2), [-1.0],
+                               rtol=1e-6)
+
+
+def test_finite_operands_take_the_plain_path(monkeypatch):  # ERR-SPECIAL-1 costs nothing on finite data
+    def refuse(a: np.ndarray) -> dict[str, np.ndarray]:
+        raise AssertionError("special-value indicators built for finite operands")
+
+    monkeypatch.setattr(scipy_backend, "_indicators", refuse)
+    params = ConvParams(**SPECIAL_CONV_CASES["2d-groups-strided-dilated"])
+    check_op(DIRECT, "conv_backward", params)
+    transpose = ConvTransposeParams(**SPECIAL_CONVT_CASES["1d-strided-dilated-output-padding"])
+    check_op(FFT, "conv_transpose_backward", transpose)
+    x = np.array([[[1.0, np.nan, 2.0]]], dtype=np.float32)
+    with pytest.raises(AssertionError, match="indicators"):
+        DIRECT.conv(x, np.ones((1, 1, 2), np.float32), None, ConvParams(input_shape=x.shape, weight_shape=(1, 1, 2)))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("recipe", SPECIAL_RECIPES)
+@pytest.mark.parametrize("variant", AVG_VARIANTS)
+@pytest.mark.parametrize("case", ["1d-ceil-overhang", "2d-pad-over-half-kernel", "2d-dilated-ceil",
+                                  "3d-asymmetric-ceil"])
+def test_avg_pool_special_values_reach_only_their_windows(case, variant, recipe):
+    """AVGPOOL-DEF-1, AVGPOOL-GRAD-1, ERR-SPECIAL-1: NaN/±∞ in x (forward) and dy (gradient)."""
+    params = AvgPoolParams(**POOL_CASES[case], **AVG_VARIANTS[variant])
+    for backend in (DIRECT, FFT):
+        check_special(backend, "avg_pool", params, special_arrays("avg_pool", params, recipe, ("x",)))
+        check_special(backend, "avg_pool_backward", params,
+                      special_arrays("avg_pool_backward", params, recipe, ("dy",), seed=1))
+
+
+def test_avg_pool_nan_does_not_spread_past_its_windows():  # AVGPOOL-DEF-1, ERR-SPECIAL-1
+    # A running-sum filter (ndimage.uniform_filter) would make every window after the NaN NaN.
+    x = np.arange(40, dtype=np.float32).reshape(1, 1, 40)
+    x[0, 0, 5] = np.nan
+    x[0, 0, 20] = np.inf
+    params = AvgPoolParams(input_shape=x.shape, kernel_size=3, stride=1, padding=1, count_include_pad=True)
+    y = check_special(DIRECT, "avg_pool", params, {"x": x})["y"][0, 0]
+    assert np.flatnonzero(np.isnan(y)).tolist() == [4, 5, 6]
+    assert np.flatnonzero(np.isinf(y)).tolist() == [19, 20, 21]
+    dy = np.ones((1, 1, 40), np.float32)
+    dy[0, 0, 30] = -np.inf
+    dx = check_special(DIRECT, "avg_pool_backward", params, {"x": x, "dy": dy})["dx"][0, 0]
+    assert np.flatnonzero(~np.isfinite(dx)).tolist() == [29, 30, 31]
+
+
 # -- random configurations -------------------------------------------------------------------------
 
 @st.composite
@@ -488,3 +736,8 @@ def test_importing_the_module_does_not_import_scipy():  # DESIGN: lazy heavy imp
             "print(sorted(m for m in ('scipy', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_docstring_examples_run():  # STYLE.md §9
+    result = doctest.testmod(scipy_backend)
+    assert result.attempted > 0 and result.failed == 0

@@ -202,6 +202,8 @@ class ScipyBackend:
     Any spatial rank m ≥ 1 (SciPy is rank-generic). Cost: direct correlation does
     N·C_out·C_g·Πo·ΠK_eff multiply-adds with K_eff = d·(k − 1) + 1, since dilation is run as a
     zero-stuffed kernel; the weight gradient correlates over every lag up to the stuffed extent.
+    An operand holding NaN or ±∞ adds the contractions of :meth:`_ieee` (direct, float64): six
+    when one operand is non-finite, up to twelve when both are.
 
     Examples
     --------
@@ -209,6 +211,13 @@ class ScipyBackend:
     >>> x, w = np.arange(5.0).reshape(1, 1, 5), np.array([[[1.0, -1.0]]])
     >>> ScipyBackend().conv(x, w, None, ConvParams(input_shape=x.shape, weight_shape=w.shape))
     array([[[-1., -1., -1., -1.]]])
+
+    y[p] = x[p] + x[p + 2] (d = 2): the NaN reaches only the output that reads it.
+
+    >>> x = np.array([[[1.0, np.nan, 2.0, 3.0, 4.0]]])
+    >>> ScipyBackend().conv(x, np.ones((1, 1, 2)), None, ConvParams(input_shape=x.shape, weight_shape=(1, 1, 2),
+    ...                                                              dilation=2))
+    array([[[ 3., nan,  6.]]])
     """
 
     def __init__(self, method: str = "direct") -> None:
@@ -362,7 +371,8 @@ class ScipyBackend:
         x_tilde = _padded(np.asarray(x, work), pads, mode)
         w_work, dy_work = np.asarray(w, work), np.asarray(dy, work)
         extent, size = x_tilde.shape[2:], params.input_shape[2:]
-        dx = self._ieee(lambda a, k, method: _folded(self._scatter(a, k, s, d, groups, extent, method), pads, mode, size),
+        dx = self._ieee(lambda a, k, method: _folded(self._scatter(a, k, s, d, groups, extent, method),
+                                                     pads, mode, size),
                         dy_work, w_work)
         dw = self._ieee(lambda a, k, method: self._weight_grad(a, k, s, d, groups, params.kernel_size, method),
                         x_tilde, dy_work)
