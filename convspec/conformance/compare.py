@@ -101,6 +101,7 @@ def compare(
     exact: bool = False,
     signed_zeros: bool = False,
     exact_where: np.ndarray | None = None,
+    exact_rule: str = "integer data with exactly representable partial sums must match exactly",
     bound: np.ndarray | None = None,
 ) -> Comparison:
     """Compare ``out`` with the float64 ``ref`` under the error model.
@@ -142,8 +143,7 @@ def compare(
     if exact_where is not None:
         bad = finite & exact_where & (error != 0)
         if bad.any():
-            return _fail(comparison, bad, out64, ref, "ERR-EXACT-1",
-                         "integer data with exactly representable partial sums must match exactly")
+            return _fail(comparison, bad, out64, ref, "ERR-EXACT-1", exact_rule)
     if bound is None:
         if mag is None:  # engine self-check (STYLE.md §21): never counted against a backend
             raise InternalError(f"comparing {name!r} under a bound needs its magnitude")
