@@ -482,9 +482,10 @@ class ConvKernels:
 #: still in cache when the matrix product reads them, and the reused buffers are not re-faulted.
 CHUNK_TARGET_BYTES = 16 * 2**20
 
-#: The pointwise shortcut multiplies per image; below this many positions per image one product
-#: over the whole chunk (through a column copy) keeps BLAS busier.
-POINTWISE_MIN_POSITIONS = 256
+#: The pointwise shortcut makes one BLAS call per image; below this many positions per image one
+#: product over the whole chunk (through a column copy) is faster, and far steadier on a busy
+#: machine, where every extra two-thread OpenBLAS call risks a stall.
+POINTWISE_MIN_POSITIONS = 4096
 
 
 # -- pooling -----------------------------------------------------------------------------------
