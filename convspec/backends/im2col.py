@@ -345,6 +345,11 @@ class ConvKernels:
         self.geometry = geometry
         self.compute = compute_dtype(dtype)
         self.widens = self.compute != dtype
+        # ∂W_g sums over every position of the batch: a long inner dim. On a busy machine OpenBLAS's
+        # two-thread product of that shape can stall for a second when its result has fewer rows
+        # than columns (measured, OpenBLAS 0.3.31), so the result is taken as the taller of ∂W_g
+        # (M × C_g·ΠK) and ∂W_gᵀ = X̂_g · ∂Y_gᵀ — the same products either way.
+        self.transposed = geometry.in_channels // geometry.groups * geometry.taps > geometry.out_channels // geometry.groups
         self.budget = min(budget, CHUNK_TARGET_BYTES)
 
     def _columns(self, x: np.ndarray, images: slice, box: Box, buffer: Buffer, regions: Buffer) -> np.ndarray:
@@ -426,43 +431,50 @@ class ConvKernels:
         g, M = geo.groups, geo.out_channels // geo.groups
         weights = w.astype(self.compute, copy=False).reshape(g, M, -1)
         dx = np.zeros((geo.batch, geo.in_channels) + geo.size, dtype=self.compute) if input_grad else None
-        # ∂W_gᵀ = X̂_g · ∂Y_gᵀ: the same products as ∂Y_g · X̂_gᵀ, in the orientation OpenBLAS threads
-        # well (its two-thread ∂Y·X̂ᵀ with few rows and a long inner dim stalls on a busy machine)
-        dw_t = np.zeros(weights.swapaxes(1, 2).shape, dtype=self.compute) if weight_grad else None
+        dw_shape = weights.swapaxes(1, 2).shape if self.transposed else weights.shape
+        dw_acc = np.zeros(dw_shape, dtype=self.compute) if weight_grad else None
         pointwise = self._pointwise_images()
         if pointwise:
-            self._pointwise_backward(x, weights, dy, dx, dw_t, pointwise)
+            self._pointwise_backward(x, weights, dy, dx, dw_acc, pointwise)
         else:
             columns, regions, grads, products = (Buffer(self.compute) for _ in range(4))
             for (n0, n1), box in geo.chunks(self.budget, self.compute.itemsize):
                 images, shape = slice(n0, n1), box_shape(box)
                 dY = self._gradient_slice(dy, images, box, grads)
-                if dw_t is not None and x is not None:
+                if dw_acc is not None and x is not None:
                     X = self._columns(x, images, box, columns, regions).reshape(g, -1, dY.shape[-1])
-                    dw_t += np.matmul(X, dY.swapaxes(1, 2), out=products.take(dw_t.shape))
+                    dw_acc += self._weight_product(X, dY, products.take(dw_acc.shape))
                 if dx is not None:
                     dX = np.matmul(weights.swapaxes(1, 2), dY, out=columns.take((g, weights.shape[2], dY.shape[-1])))
                     self._col2im(dx[images], dX.reshape((geo.in_channels, geo.taps, n1 - n0) + shape), box, regions)
-        dw = None if dw_t is None else dw_t.swapaxes(1, 2).reshape((geo.out_channels, -1) + geo.kernel_size)
-        return dx, dw
+        if dw_acc is None:
+            return dx, None
+        dw = dw_acc.swapaxes(1, 2) if self.transposed else dw_acc
+        return dx, dw.reshape((geo.out_channels, -1) + geo.kernel_size)
+
+    def _weight_product(self, X: np.ndarray, dY: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """∂Y_g · X̂_gᵀ, or its transpose X̂_g · ∂Y_gᵀ when accumulating ∂W_gᵀ."""
+        if self.transposed:
+            return np.matmul(X, dY.swapaxes(-1, -2), out=out)
+        return np.matmul(dY, X.swapaxes(-1, -2), out=out)
 
     def _pointwise_backward(
         self, x: np.ndarray | None, weights: np.ndarray, dy: np.ndarray, dx: np.ndarray | None,
-        dw_t: np.ndarray | None, images: int,
+        dw_acc: np.ndarray | None, images: int,
     ) -> None:
-        """1×1 shortcut: ∂X_n = W_gᵀ · ∂Y_n straight into dx, ∂W_gᵀ += X_n · ∂Y_nᵀ image by image."""
+        """1×1 shortcut: ∂X_n = W_gᵀ · ∂Y_n straight into dx, ∂W_g += ∂Y_n · X_nᵀ image by image."""
         geo = self.geometry
         g, P = geo.groups, math.prod(geo.out)
-        product = np.empty_like(dw_t) if dw_t is not None else None
+        product = np.empty_like(dw_acc) if dw_acc is not None else None
         for n0 in range(0, geo.batch, images):
             n1 = min(geo.batch, n0 + images)
             dY = dy[n0:n1].reshape(n1 - n0, g, -1, P).astype(self.compute, copy=False)
             if dx is not None:
                 np.matmul(weights.swapaxes(1, 2), dY, out=dx[n0:n1].reshape(n1 - n0, g, -1, P))
-            if dw_t is not None and x is not None:
+            if dw_acc is not None and product is not None and x is not None:
                 X = x[n0:n1].reshape(n1 - n0, g, -1, P).astype(self.compute, copy=False)
                 for n in range(n1 - n0):
-                    dw_t += np.matmul(X[n], dY[n].swapaxes(1, 2), out=product)
+                    dw_acc += self._weight_product(X[n], dY[n], product)
 
     def _col2im(self, dx: np.ndarray, dX: np.ndarray, box: Box, regions: Buffer) -> None:
         geo = self.geometry
