@@ -282,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     vcheck.add_argument("--report", nargs="+", metavar="FILE", help="write .json, .md or .html reports")
     vcheck.set_defaults(func=cmd_vectors_check)
 
+    from . import bench
+
+    bench_parser = sub.add_parser("bench", help="time forward and backward on standard layer suites")
+    bench.add_arguments(bench_parser)
+    bench_parser.set_defaults(func=bench.main)
+
     report = sub.add_parser("report", help="render or merge saved results into one report")
     report.add_argument("results", nargs="+", help="results .json files")
     report.add_argument("-o", "--output", required=True, help="report file: .json, .md or .html")
