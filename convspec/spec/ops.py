@@ -24,9 +24,10 @@ Params = Union[ConvParams, ConvTransposeParams, MaxPoolParams, AvgPoolParams]
 class OpInfo:
     """One row of the op table.
 
-    ``linear`` ops are bounded by the error model of ERR-BOUND-1; the others (max pool) must be
-    exact (ERR-EXACT-1). ``forward`` names the forward op of a gradient op, ``backward`` the
-    gradient op of a forward op.
+    ``linear`` ops are bounded by the error model of ERR-BOUND-1. The max-pool ops select rather
+    than compute: max_pool must be exact, and max_pool_backward exact where at most one dy reaches
+    an element, bounded (K = Πk) where several do (ERR-EXACT-1). ``forward`` names the forward op
+    of a gradient op, ``backward`` the gradient op of a forward op.
     """
 
     name: str
