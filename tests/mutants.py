@@ -16,12 +16,13 @@ every mutant claims to be conformant.
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import math
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -193,7 +194,7 @@ def tap_conv(x: Any, w: Any, b: Any, params: ConvParams, accumulate: Any) -> np.
     """y[n, g·M+m, p] = b + Σ_c Σ_q w[g·M+m, c, q]·x[n, g·C_g+c, p·s + q·d − p_b] (zero padding),
     one term at a time: every product and every running sum is rounded to ``accumulate``."""
     x, w = np.asarray(x), np.asarray(w)
-    N, C_in = x.shape[:2]
+    N = x.shape[0]
     C_out, C_g = w.shape[:2]
     G = params.groups
     M = C_out // G
@@ -225,7 +226,7 @@ def col2im_dx(w: Any, dy: Any, params: ConvParams, *, overwrite: bool) -> np.nda
     padding; targets in the padding dropped). ``overwrite`` assigns instead of adding, so where
     windows overlap only the last tap's share survives."""
     w, dy = np.asarray(w), np.asarray(dy)
-    N, C_in, *size = params.input_shape
+    N, _, *size = params.input_shape
     C_out, C_g = w.shape[:2]
     G = params.groups
     M = C_out // G
@@ -328,7 +329,7 @@ class CircularOffByOne(Mutant):
 class PaddedCopyControl(Mutant):
     """Control: every padding mode by numpy.pad ('reflect', 'edge', 'wrap'), then an unpadded conv."""
 
-    MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+    MODES: ClassVar[dict[str, str]] = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
     @validated
     def conv(self, x, w, b, params):
@@ -517,7 +518,7 @@ class ConvTransposeBackwardDxFlipped(Mutant):
 
     @validated
     def conv_transpose_backward(self, x, w, dy, params):
-        dx, dw, db = self.inner.conv_transpose_backward(x, w, dy, params)
+        _, dw, db = self.inner.conv_transpose_backward(x, w, dy, params)
         flipped = np.ascontiguousarray(np.flip(w, axis=spatial_axes(params)))
         wrong, _, _ = self.inner.conv_transpose_backward(x, flipped, dy, params)
         return wrong, dw, db
@@ -529,7 +530,7 @@ class ConvTransposeBackwardDxFlipped(Mutant):
 class ScanMaxPool(Mutant):
     """Control: max_pool by an explicit scan over gathered windows (first NaN, else first maximum)."""
 
-    scan: dict[str, Any] = {}
+    scan: ClassVar[dict[str, Any]] = {}
 
     @validated
     def max_pool(self, x, params):
@@ -539,13 +540,13 @@ class ScanMaxPool(Mutant):
 class MaxPoolLastTie(ScanMaxPool):
     """Ties go to the last maximum in window order (``>=`` in the scan) instead of the first (MAXPOOL-TIE-1)."""
 
-    scan = {"last_tie": True}
+    scan: ClassVar[dict[str, Any]] = {"last_tie": True}
 
 
 class MaxPoolDropsNaN(ScanMaxPool):
     """NaN ignored like np.fmax: a window with a NaN among numbers gives the largest number (MAXPOOL-NAN-1)."""
 
-    scan = {"skip_nan": True}
+    scan: ClassVar[dict[str, Any]] = {"skip_nan": True}
 
 
 class MaxPoolDilationIgnored(ScanMaxPool):
@@ -729,6 +730,7 @@ class SegfaultBackend(Mutant):
 
     def conv(self, x, w, b, params):
         if affected(x):
+            faulthandler.disable()  # no traceback dump from the child into the test output
             os.kill(os.getpid(), signal.SIGSEGV)
         return self.inner.conv(x, w, b, params)
 

@@ -18,10 +18,10 @@ import functools
 import warnings
 from typing import Any
 
+import mutants
 import numpy as np
 import pytest
 
-import mutants
 from convspec.conformance import Results, run_conformance
 
 CONV, CONVT, CONV_BW, CONVT_BW = ("conv",), ("conv_transpose",), ("conv_backward",), ("conv_transpose_backward",)
@@ -98,7 +98,7 @@ CONTROLS = sorted({("Mutant", param.values[1], param.values[2]) for param in MUT
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def run(name: str, ops: tuple[str, ...], ranks: tuple[int, ...]) -> Results:
     """run_conformance with default settings but ``ops`` and ``ranks`` (cached: controls share runs)."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
