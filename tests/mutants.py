@@ -617,7 +617,8 @@ class MaxPoolBackwardAssigns(Mutant):
         N, C = params.input_shape[:2]
         planes = np.zeros((N * C, math.prod(params.input_shape[2:])), dtype=dy.dtype)
         rows = np.arange(N * C)[:, None]
-        planes[rows, indices.reshape(N * C, -1)] = dy.reshape(N * C, -1)
+        positions = math.prod(params.output_shape[2:])
+        planes[rows, indices.reshape(N * C, positions)] = dy.reshape(N * C, positions)
         return planes.reshape(params.input_shape)
 
 

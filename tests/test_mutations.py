@@ -135,3 +135,25 @@ def test_correct_backend_passes(name: str, ops: tuple[str, ...], ranks: tuple[in
     assert results.exit_code == 0, "\n".join(
         f"{r.check} {r.clause} {r.status}: {r.message} [{r.case.descriptor if r.case else ''}]"
         for r in results.failures()[:10])
+
+
+# -- which clause a max-pool index failure cites ------------------------------------------------------
+
+#: Dilated, padded windows (MAXPOOL-INDEX-1's corner); random data: no ties, no NaN.
+INDEX_CASE = "max_pool x=1,2,7,7 k=3,3 s=1,2 p=2:2,2:1 d=2,2 dtype=float32 data=random seed=0"
+TIES_CASE = "max_pool x=2,2,6,6 k=3,3 s=1,1 p=1:1,1:1 d=1,1 dtype=float32 data=ties seed=0"
+
+
+def test_tie_bug_cites_maxpool_tie_1() -> None:
+    results = run_conformance(mutants.MaxPoolLastTie(), cases=[TIES_CASE], checks=["differential"])
+    assert {r.clause for r in results.failures()} == {"MAXPOOL-TIE-1"}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine gap: runner.check_indices cites MAXPOOL-TIE-1 for every wrong index outside NaN windows, even "
+    "one outside the window or the plane (e.g. 49 in a 7x7 plane); it should cite MAXPOOL-INDEX-1 unless "
+    "the index lies in the window and x[index] == y (only then is it a tie-breaking error)"))
+@pytest.mark.parametrize("name", ["MaxPoolGlobalIndex", "MaxPoolPaddedIndex"])
+def test_index_bug_cites_maxpool_index_1(name: str) -> None:
+    results = run_conformance(getattr(mutants, name)(), cases=[INDEX_CASE], checks=["differential"])
+    assert {r.clause for r in results.failures()} == {"MAXPOOL-INDEX-1"}
