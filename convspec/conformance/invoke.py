@@ -71,17 +71,19 @@ def invoke(backend: Backend, op: str, arrays: dict[str, Any], params: Params) ->
     """
     info = OPS[op]
     channels_last = backend.capabilities.layout == "channels_last"
-    args = []
+    originals = []
     for name in info.inputs:
         value = arrays.get(name)
         if value is not None and channels_last and name in ("x", "dy"):
             value = _to_channels_last(value)
-        args.append(value)
-    before = [None if a is None else a.copy() for a in args]
+        originals.append(value)
+    # The backend works on copies: an implementation that writes into its inputs is reported
+    # (HYGIENE-1) without corrupting the arrays the reference and later checks read.
+    args = [None if a is None else a.copy() for a in originals]
     start = time.perf_counter()
     raw = getattr(backend, op)(*args, params)
     seconds = time.perf_counter() - start
-    mutated = [name for name, a, b in zip(info.inputs, args, before)
+    mutated = [name for name, a, b in zip(info.inputs, args, originals)
                if a is not None and b is not None and a.tobytes() != b.tobytes()]
     values = raw if isinstance(raw, (tuple, list)) else (raw,)
     outputs: dict[str, np.ndarray | None] = {}
@@ -156,7 +158,10 @@ class Invoker:
                 raise BackendFailure("timed_out", f"no answer within --timeout {self.timeout} s")
             status, payload = self._connection.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
-            code = self._process.exitcode if self._process else None
+            code = None
+            if self._process is not None:
+                self._process.join(timeout=5)  # reap the child: exitcode is None until then
+                code = self._process.exitcode
             self.close(kill=True)
             signal = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             raise BackendFailure("crashed", f"backend process died ({signal})") from exc

@@ -515,7 +515,12 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
         oracle_ctx = CheckContext(oracle, oracle.name, Invoker(oracle), settings)
     ctx = CheckContext(backend, spec, invoker, settings, oracle_ctx)
     run = BackendRun(name=backend.name, spec=spec, capabilities=capabilities_json(backend))
-    record = run.results.append
+
+    def record(result: CheckResult) -> None:
+        """Keep the results of the selected checks (hygiene rides on the differential calls)."""
+        if result.family in settings.checks or result.check in settings.checks:
+            run.results.append(result)
+
     say = progress or (lambda message: None)
     dtypes = settings.dtypes or _default_dtypes(ctx)
     # Generated cases go to the ranks the backend runs (the others would all be unsupported).
@@ -536,7 +541,8 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
         return st.one_of(rich.filter(supported), plain) if plain is not None else rich.filter(supported)
 
     def run_case(case: Case, repeat: bool = False) -> None:
-        if "differential" in checks or (case.data in ("nan", "inf", "neg_inf", "neg_zero") and "special" in checks):
+        if "differential" in checks or "hygiene" in checks or (
+                case.data in ("nan", "inf", "neg_inf", "neg_zero") and "special" in checks):
             family = "special" if case.data in ("nan", "inf", "neg_inf", "neg_zero") else "differential"
             for result in check_differential(ctx, case, family, repeat=repeat):
                 record(result)
@@ -570,7 +576,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
                 record(_result(ctx, "differential", "differential", op, OPS[op].clauses[0], "unsupported", None,
                                None, f"op {op} not implemented"))
                 continue
-            if "differential" in checks or "oracle" in checks:
+            if "differential" in checks or "oracle" in checks or "hygiene" in checks:
                 say(f"{backend.name}: {op} generated cases")
                 run_stream(ctx, steer(strategies.cases(op, ranks=ranks, dtypes=dtypes, **size),
                                       strategies.cases(op, ranks=ranks, dtypes=dtypes, features=False, **size)),
@@ -608,7 +614,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
 
 
 def _stream_check(ctx: CheckContext, case: Case, checks: Sequence[str], oracle: CheckContext | None) -> list[CheckResult]:
-    results = check_differential(ctx, case) if "differential" in checks else []
+    results = check_differential(ctx, case) if "differential" in checks or "hygiene" in checks else []
     if "oracle" in checks and oracle is not None:
         results += check_oracle(ctx, case)
     return results
