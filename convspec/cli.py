@@ -44,6 +44,17 @@ def _shape(text: str) -> tuple[int, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
+def _bytes(text: str) -> int:
+    """'512M', '8G', or a number of bytes."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    try:
+        if text[-1:].upper() in units:
+            return int(float(text[:-1]) * units[text[-1].upper()])
+        return int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read a size from {text!r}: use e.g. 512M or 8G") from exc
+
+
 def _padding(text: str) -> Any:
     """'3', '1,2', '1:2,0:0' (before:after per dim) or a padding string."""
     if text[:1].isalpha():
@@ -150,7 +161,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = run_conformance(
         backends, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes,
         checks=args.checks, max_examples=args.max_examples, seed=args.seed, cases=cases, oracle=oracle,
-        isolate=args.isolate, timeout=args.timeout, catalogue=not args.no_catalogue, database=args.database,
+        isolate=args.isolate, timeout=args.timeout, memory_limit=args.memory_limit, catalogue=not args.no_catalogue,
+        database=args.database,
         progress=None if args.quiet else print_progress,
     )
     for run, spec in zip(results.backends, args.backends):
@@ -252,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--oracle", metavar="BACKEND", help="also compare against this backend")
     check.add_argument("--isolate", action="store_true", help="run each backend call in a child process")
     check.add_argument("--timeout", type=float, default=60.0, help="seconds per call under --isolate")
+    check.add_argument("--memory-limit", type=_bytes, metavar="SIZE",
+                       help="address-space limit of the --isolate child, e.g. 8G (a runaway allocation is 'crashed')")
     check.add_argument("--report", nargs="+", metavar="FILE", help="write .json, .md or .html reports")
     check.add_argument("--no-catalogue", action="store_true", help="skip the named edge cases")
     check.add_argument("--database", metavar="DIR", help="keep hypothesis' example database here to replay failures")

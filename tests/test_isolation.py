@@ -19,8 +19,7 @@ from pathlib import Path
 import mutants
 import pytest
 
-from convspec.conformance import Case, Results, run_conformance
-from convspec.conformance.runner import Settings, resolve_checks, run_backend
+from convspec.conformance import Results, run_conformance
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 2.0
@@ -108,15 +107,12 @@ def test_isolated_stream_shrinks_a_crash_and_completes() -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_memory_limit_turns_a_large_workspace_into_a_crash() -> None:
     """Settings.memory_limit (RLIMIT_AS of the child) refuses a 4 GiB workspace: *crashed*, and the
-    run goes on. ``run_conformance`` does not expose memory_limit, so this goes through run_backend."""
+    run goes on."""
     with open("/proc/self/status") as status:
         current = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
     limit = current + 2**30  # room for the child's work, not for the workspace
-    settings = Settings(ops=("conv",), checks=resolve_checks(CHECKS, False), isolate=True, timeout=30.0,
-                        memory_limit=limit)
-    run = run_backend(mutants.LargeWorkspaceBackend(), "large-workspace", settings,
-                      cases=[Case.parse(c) for c in CASES])
-    results = Results(backends=[run])
+    results = run_conformance(mutants.LargeWorkspaceBackend(), ops=["conv"], cases=CASES, checks=CHECKS,
+                              isolate=True, timeout=30.0, memory_limit=limit)
     bad = assert_only_bad_case_fails(results, "crashed")
     assert all("runaway allocation" in r.message for r in bad)
 

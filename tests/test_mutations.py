@@ -27,13 +27,6 @@ from convspec.conformance import Results, run_conformance
 CONV, CONVT, CONV_BW, CONVT_BW = ("conv",), ("conv_transpose",), ("conv_backward",), ("conv_transpose_backward",)
 MAXPOOL, MAXPOOL_BW, AVGPOOL, AVGPOOL_BW = ("max_pool",), ("max_pool_backward",), ("avg_pool",), ("avg_pool_backward",)
 
-GAP_AVG_INF = pytest.mark.xfail(strict=True, reason=(
-    "engine gap: no avg_pool special-value case puts +-inf next to padding (the catalogue's avg-pool-nan "
-    "uses data=nan, where a clamped padding tap reads a NaN already in the window; the special stream draws "
-    "max_examples//2 = 10 cases over 4 recipes). 'avg_pool x=1,2,7 k=3 s=2 p=1:1 d=1 cip=0 dtype=float32 "
-    "data=inf seed=0' catches it (special/ERR-SPECIAL-1)"))
-
-
 ALL_RANKS, RANKS_1_2 = (1, 2, 3), (1, 2)
 
 
@@ -79,7 +72,7 @@ MUTANTS = [
     row("AvgPoolOverhangCounted", AVGPOOL, "avg_pool_is_conv/AVGPOOL-DEF-1 differential/ERR-BOUND-1", ranks=RANKS_1_2),
     row("AvgPoolCountIncludePadIgnored", AVGPOOL, "avg_pool_is_conv/AVGPOOL-DEF-1 differential/ERR-BOUND-1"),
     row("AvgPoolDivisorOverrideIgnored", AVGPOOL, "avg_pool_is_conv/AVGPOOL-DEF-1 differential/ERR-BOUND-1"),
-    row("AvgPoolMaskMultiplied", AVGPOOL, "special/ERR-SPECIAL-1", marks=GAP_AVG_INF),
+    row("AvgPoolMaskMultiplied", AVGPOOL, "special/ERR-SPECIAL-1"),
     row("AvgPoolBackwardFullKernel", AVGPOOL_BW, "finite_differences/AVGPOOL-GRAD-1 differential/ERR-BOUND-1"),
     # hygiene
     row("AvgPoolBackwardScalesDyInPlace", AVGPOOL_BW, "hygiene/HYGIENE-1"),
@@ -149,10 +142,6 @@ def test_tie_bug_cites_maxpool_tie_1() -> None:
     assert {r.clause for r in results.failures()} == {"MAXPOOL-TIE-1"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine gap: runner.check_indices cites MAXPOOL-TIE-1 for every wrong index outside NaN windows, even "
-    "one outside the window or the plane (e.g. 49 in a 7x7 plane); it should cite MAXPOOL-INDEX-1 unless "
-    "the index lies in the window and x[index] == y (only then is it a tie-breaking error)"))
 @pytest.mark.parametrize("name", ["MaxPoolGlobalIndex", "MaxPoolPaddedIndex"])
 def test_index_bug_cites_maxpool_index_1(name: str) -> None:
     results = run_conformance(getattr(mutants, name)(), cases=[INDEX_CASE], checks=["differential"])

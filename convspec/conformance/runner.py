@@ -165,16 +165,23 @@ def check_indices(name: str, indices: Any, ref_indices: Any, ref_y: Any, x: Any,
         return comparison
     got = got.astype(np.int64)
     nan_window = np.isnan(ref_y)
+    planes = np.asarray(x, dtype=np.float64).reshape(x.shape[:2] + (-1,))
+    flat = got.reshape(got.shape[:2] + (-1,))
+    picked = np.take_along_axis(planes, np.clip(flat, 0, max(planes.shape[-1] - 1, 0)), axis=-1).reshape(got.shape)
+    in_window = window_members(params, got)
     wrong = ~nan_window & (got != ref_indices)
-    clause, rule = "MAXPOOL-TIE-1", "the index of the first maximum in row-major window order"
+    # An index outside its window (or pointing at a value other than the maximum) breaks the index
+    # form itself; one that points at an equal maximum of the window breaks only the tie rule.
+    misplaced = wrong & ~(in_window & (picked == ref_y))
+    if misplaced.any():
+        clause, rule = "MAXPOOL-INDEX-1", "a flat index into the (n, c) plane of an element of the window holding the maximum"
+    else:
+        clause, rule = "MAXPOOL-TIE-1", "the index of the first maximum in row-major window order"
     if nan_window.any():
-        planes = np.asarray(x, dtype=np.float64).reshape(x.shape[:2] + (-1,))
-        flat = got.reshape(got.shape[:2] + (-1,))
-        picked = np.take_along_axis(planes, np.clip(flat, 0, planes.shape[-1] - 1), axis=-1).reshape(got.shape)
-        bad_nan = nan_window & ~(window_members(params, got) & np.isnan(picked))
+        bad_nan = nan_window & ~(in_window & np.isnan(picked))
         if bad_nan.any() and not wrong.any():
-            wrong, clause, rule = bad_nan, "MAXPOOL-NAN-1", "a NaN window's index must point at one of its NaNs"
-        wrong |= bad_nan
+            clause, rule = "MAXPOOL-NAN-1", "a NaN window's index must point at one of its NaNs"
+        wrong = wrong | bad_nan
     if wrong.any():
         where = tuple(int(i) for i in np.unravel_index(int(np.argmax(wrong)), wrong.shape))
         comparison.violations, comparison.clause, comparison.rule = int(wrong.sum()), clause, rule
@@ -675,6 +682,7 @@ def run_conformance(
     oracle: str | Backend | None = None,
     isolate: bool = False,
     timeout: float | None = 60.0,
+    memory_limit: int | None = None,
     catalogue: bool = True,
     database: str | None = None,
     progress: Progress | None = None,
@@ -683,7 +691,8 @@ def run_conformance(
 
     ``backends`` are loader specs (``"naive"``, ``"my_pkg.mod:backend"``, ``"path/file.py:attr"``) or
     backend objects. ``cases`` (objects or descriptors) replaces catalogue and generated cases.
-    Deterministic for a given ``seed``.
+    Deterministic for a given ``seed``. With ``isolate``, ``timeout`` (seconds per call) and
+    ``memory_limit`` (bytes of address space of the child process) bound each backend call.
 
     >>> results = run_conformance("naive", ops=["conv"], ranks=[1], max_examples=2, checks=["differential"])
     >>> results.exit_code
@@ -697,7 +706,8 @@ def run_conformance(
         raise ValueError(f"unknown ops {unknown}; ops are {sorted(OPS)}")
     settings = Settings(ops=chosen_ops, ranks=tuple(ranks), dtypes=tuple(dtypes) if dtypes else None,
                         checks=resolve_checks(checks, oracle_backend is not None), max_examples=max_examples,
-                        seed=seed, catalogue=catalogue, isolate=isolate, timeout=timeout, database=database)
+                        seed=seed, catalogue=catalogue, isolate=isolate, timeout=timeout, memory_limit=memory_limit,
+                        database=database)
     parsed = None if cases is None else [Case.parse(c) if isinstance(c, str) else c for c in cases]
     results = Results(settings={key: list(value) if isinstance(value, tuple) else value
                                 for key, value in asdict(settings).items()}
