@@ -10,6 +10,7 @@ that raises, crashes or hangs gets that status for that case and the run goes on
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -165,8 +166,8 @@ def check_indices(name: str, indices: Any, ref_indices: Any, ref_y: Any, x: Any,
         return comparison
     got = got.astype(np.int64)
     nan_window = np.isnan(ref_y)
-    planes = np.asarray(x, dtype=np.float64).reshape(x.shape[:2] + (-1,))
-    flat = got.reshape(got.shape[:2] + (-1,))
+    planes = np.asarray(x, dtype=np.float64).reshape(x.shape[:2] + (math.prod(x.shape[2:]),))
+    flat = got.reshape(got.shape[:2] + (math.prod(got.shape[2:]),))
     picked = np.take_along_axis(planes, np.clip(flat, 0, max(planes.shape[-1] - 1, 0)), axis=-1).reshape(got.shape)
     in_window = window_members(params, got)
     wrong = ~nan_window & (got != ref_indices)
@@ -198,7 +199,7 @@ def _route(dy: np.ndarray, indices: np.ndarray, input_shape: tuple[int, ...]) ->
     """dx of max pool from given indices, in float64: each dy added at its index (MAXPOOL-GRAD-1)."""
     planes = np.zeros(input_shape[:2] + (int(np.prod(input_shape[2:])),))
     batch, channel = np.meshgrid(np.arange(indices.shape[0]), np.arange(indices.shape[1]), indexing="ij")
-    flat = indices.reshape(indices.shape[:2] + (-1,))
+    flat = indices.reshape(indices.shape[:2] + (math.prod(indices.shape[2:]),))
     np.add.at(planes, (batch[..., None], channel[..., None], flat), np.asarray(dy, np.float64).reshape(flat.shape))
     return planes.reshape(input_shape)
 
