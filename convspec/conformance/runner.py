@@ -558,6 +558,8 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
             for result in check_oracle(ctx, case):
                 record(result)
 
+    errstate = np.errstate(all="ignore")  # NaN and inf cases are deliberate: no RuntimeWarning noise
+    errstate.__enter__()
     try:
         if cases is not None:  # explicit cases only (--case)
             for case in cases:
@@ -614,6 +616,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
                 if entry.op in ops:
                     record(check_invalid(ctx, entry))
     finally:
+        errstate.__exit__(None, None, None)
         invoker.close()
         run.seconds = time.perf_counter() - started
         run.backend_seconds = ctx.backend_seconds
