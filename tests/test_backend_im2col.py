@@ -9,10 +9,22 @@ import doctest
 import importlib
 import math
 import tracemalloc
-import zlib
 
 import numpy as np
 import pytest
+from backend_checks import (
+    check_avg_pool_propagates_nan,
+    check_infinities_and_nan,
+    check_invalid_arrays_are_refused,
+    check_max_pool_backward_accumulates,
+    check_max_pool_minus_infinity_never_loses_to_padding,
+    check_max_pool_nan_window,
+    check_max_pool_ties_first,
+    check_op,
+    make_arrays,
+    run_op,
+    seed_of,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,10 +39,8 @@ from convspec.spec import (
     InvalidParams,
     MaxPoolParams,
     bfloat16_available,
-    dtype_name,
     to_dtype,
 )
-from convspec.spec.accuracy import error_bound, terms_per_output
 
 BACKEND = Im2colBackend()
 #: One output position per chunk: the smallest chunks the backend makes.
@@ -39,81 +49,9 @@ DTYPES = ["float64", "float32", "float16"] + (["bfloat16"] if bfloat16_available
 im2col_module = importlib.import_module("convspec.backends.im2col")
 
 
-# ------------------------------------------------------------------------------------------
-# the harness: run an op on the backend and on the reference, compare under the error model
-
-
-def make_arrays(op: str, params, dtype: str, seed: int, *, integers: bool = False) -> dict:
-    """Random inputs of ``op`` in ``dtype``; small integers make every sum exact."""
-    rng = np.random.default_rng(seed)
-    shapes = {"x": params.input_shape, "dy": params.output_shape}
-    if isinstance(params, (ConvParams, ConvTransposeParams)):
-        shapes.update(w=params.weight_shape, b=params.bias_shape)
-
-    def draw(shape):
-        values = rng.integers(-3, 4, size=shape) if integers else rng.standard_normal(shape)
-        return values.astype(to_dtype(dtype))
-
-    return {name: None if shapes[name] is None else draw(shapes[name]) for name in OPS[op].inputs}
-
-
-def run(backend, op: str, params, arrays: dict) -> dict:
-    info = OPS[op]
-    result = getattr(backend, op)(*(arrays[name] for name in info.inputs), params)
-    return dict(zip(info.outputs, (result,) if len(info.outputs) == 1 else result))
-
-
-def assert_within_bound(name, out, ref, mag, k, dtype, accumulation):
-    """ERR-BOUND-1 per element, ERR-SPECIAL-1 for NaN and infinite references."""
-    out64 = np.asarray(out).astype(np.float64)
-    assert np.array_equal(np.isnan(out64), np.isnan(ref)), f"{name}: NaN pattern differs (ERR-SPECIAL-1)"
-    infinite = np.isinf(ref)
-    assert np.array_equal(out64[infinite], ref[infinite]), f"{name}: infinities differ (ERR-SPECIAL-1)"
-    finite = np.isfinite(ref)
-    bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation)
-    error = np.where(finite, np.abs(out64 - np.where(finite, ref, 0)), 0.0)
-    bad = ~(error <= bound)
-    if bad.any():
-        worst = np.unravel_index(np.argmax(np.where(bad, error / bound, -np.inf)), bad.shape)
-        pytest.fail(
-            f"{name}: {bad.sum()} of {bad.size} elements ({100 * bad.mean():.1f}%) outside the bound (ERR-BOUND-1); "
-            f"worst at {tuple(map(int, worst))}: out={out64[worst]!r} ref={ref[worst]!r} "
-            f"error={error[worst]:.3g} bound={bound[worst]:.3g} (K={k}, dtype={dtype})"
-        )
-
-
 def check(backend, op: str, params, arrays: dict) -> dict:
-    """Backend vs reference for every output of ``op``; inputs unchanged; dtypes and shapes right."""
-    dtype = dtype_name(arrays["x"].dtype)
-    before = {name: a.copy() for name, a in arrays.items() if a is not None}
-    outs = run(backend, op, params, arrays)
-    for name, a in before.items():  # HYGIENE-1
-        assert arrays[name].dtype == a.dtype and np.array_equal(arrays[name], a, equal_nan=True), f"{name} mutated"
-    ref = R.evaluate(op, arrays, params)
-    mag = R.magnitude(op, arrays, params)
-    k = terms_per_output(op, params)
-    for name in OPS[op].outputs:
-        out = outs[name]
-        if ref[name] is None:
-            assert out is None, f"{name} should be None without a bias"
-            continue
-        out = np.asarray(out)
-        assert out.shape == ref[name].shape, f"{name}: shape {out.shape} != {ref[name].shape} (HYGIENE-2)"
-        if name == "indices":  # MAXPOOL-INDEX-1, ERR-EXACT-1
-            assert out.dtype == np.int64
-            np.testing.assert_array_equal(out, ref[name], err_msg="indices differ (ERR-EXACT-1)")
-            continue
-        assert out.dtype == arrays["x"].dtype, f"{name}: dtype {out.dtype} != input {arrays['x'].dtype} (DTYPE-1)"
-        if op == "max_pool":  # ERR-EXACT-1: the output is one of the inputs
-            assert np.array_equal(out.astype(np.float64), ref[name], equal_nan=True), "max_pool y not exact"
-        else:
-            assert_within_bound(f"{op}.{name}", out, ref[name], mag[name], k[name], dtype,
-                                backend.capabilities.accumulation)
-    return outs
-
-
-def seed_of(*parts) -> int:
-    return zlib.crc32(repr(parts).encode())
+    """check_op with exact indices: this backend picks the reference's NaN of a NaN window too."""
+    return check_op(backend, op, params, arrays=arrays, exact_indices=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -235,9 +173,9 @@ def test_chunking_gives_identical_results(op, params_type, kwargs, dtype):  # HY
     arrays = make_arrays(op, params, dtype, seed_of(op, kwargs), integers=True)
     if op == "avg_pool_backward":  # multiples of lcm(1..12) keep every dy / divisor an integer
         arrays["dy"] = arrays["dy"] * arrays["dy"].dtype.type(27720)
-    whole = run(Im2colBackend(memory_budget_bytes=2**30), op, params, arrays)
+    whole = run_op(Im2colBackend(memory_budget_bytes=2**30), op, params, arrays)
     for budget in (1, 200, 3000):
-        chunked = run(Im2colBackend(memory_budget_bytes=budget), op, params, arrays)
+        chunked = run_op(Im2colBackend(memory_budget_bytes=budget), op, params, arrays)
         for name, out in whole.items():
             if out is None:
                 assert chunked[name] is None
@@ -313,7 +251,7 @@ def test_peak_scratch_memory_is_bounded_by_the_budget(name):
     params, op = MEMORY_CASES[name]
     budget = 64 * 2**10
     arrays = make_arrays(op, params, "float32", 0)
-    outputs, peak = traced_peak(lambda: run(Im2colBackend(memory_budget_bytes=budget), op, params, arrays))
+    outputs, peak = traced_peak(lambda: run_op(Im2colBackend(memory_budget_bytes=budget), op, params, arrays))
     output_bytes = sum(np.asarray(a).nbytes for a in outputs.values() if a is not None)
     input_bytes = sum(a.nbytes for a in arrays.values() if a is not None)
     if isinstance(params, (ConvParams, ConvTransposeParams)):
@@ -436,35 +374,11 @@ SPECIAL_CASES = [c for c in CASES if "empty-batch" not in c.id and "rank4" not i
 
 @pytest.mark.parametrize("op, params_type, kwargs", SPECIAL_CASES)
 def test_infinities_and_nan_match_the_reference(op, params_type, kwargs):  # ERR-SPECIAL-1, CONV-DEF-1
-    # padding zeros are terms of the sums that read a padded array: inf·0 gives NaN there
-    params = params_type(**kwargs)
-    arrays = make_arrays(op, params, "float32", seed_of(op, kwargs, "special"))
-    rng = np.random.default_rng(seed_of(op, kwargs))
-    for name, a in arrays.items():
-        if a is not None:
-            specials = rng.choice(np.array([np.inf, -np.inf, np.nan, 0.0], dtype=np.float32), size=a.shape)
-            arrays[name] = np.where(rng.random(a.shape) < 0.15, specials, a)
-    with np.errstate(invalid="ignore", over="ignore"):
-        outs = run(BACKEND, op, params, arrays)
-        ref = R.evaluate(op, arrays, params)
-    for name, expected in ref.items():
-        if expected is None:
-            continue
-        got = np.asarray(outs[name]).astype(np.float64)
-        if name == "indices":  # a NaN window may report any of its NaNs (MAXPOOL-NAN-1)
-            nan = np.isnan(ref["y"])
-            np.testing.assert_array_equal(got[~nan], expected[~nan])
-            continue
-        assert np.array_equal(np.isnan(got), np.isnan(expected)), f"{name}: NaN pattern differs"
-        infinite = np.isinf(expected)
-        np.testing.assert_array_equal(got[infinite], expected[infinite], err_msg=f"{name}: infinities differ")
+    check_infinities_and_nan(BACKEND, op, params_type(**kwargs), kwargs)
 
 
 def test_max_pool_ties_pick_the_first_in_window_order():  # MAXPOOL-TIE-1
-    x = np.array([[[3.0, 3, 1, 3]]])
-    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1))
-    np.testing.assert_array_equal(indices, [[[0, 1, 3]]])
-    np.testing.assert_array_equal(y, [[[3.0, 3, 3]]])
+    check_max_pool_ties_first(BACKEND)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -480,13 +394,7 @@ def test_max_pool_ties_everywhere_match_the_reference(dtype):  # MAXPOOL-TIE-1, 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_max_pool_nan_window_gives_nan_and_a_nan_index(dtype):  # MAXPOOL-NAN-1
-    x = np.array([[[1.0, np.nan, 5, np.nan, 2, 7, 0]]]).astype(to_dtype(dtype))
-    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=1))
-    y = y.astype(np.float64)
-    assert np.isnan(y[0, 0, :4]).all() and y[0, 0, 4] == 7.0
-    assert np.isnan(x[0, 0, indices[0, 0, :4]].astype(np.float64)).all()
-    assert all(p <= i < p + 3 for p, i in enumerate(indices[0, 0, :4]))  # a NaN of that window
-    assert indices[0, 0, 4] == 5
+    check_max_pool_nan_window(BACKEND, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -505,23 +413,15 @@ def test_max_pool_nan_and_infinities_match_the_reference(dtype):  # MAXPOOL-NAN-
 
 
 def test_max_pool_minus_infinity_never_loses_to_padding():  # MAXPOOL-DEF-1, MAXPOOL-INDEX-1
-    x = np.full((1, 1, 4), -np.inf)
-    y, indices = BACKEND.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=1, padding=1))
-    np.testing.assert_array_equal(y, np.full((1, 1, 4), -np.inf))
-    np.testing.assert_array_equal(indices, [[[0, 0, 1, 2]]])
+    check_max_pool_minus_infinity_never_loses_to_padding(BACKEND)
 
 
 def test_max_pool_backward_accumulates_overlapping_windows():  # MAXPOOL-GRAD-1
-    x = np.array([[[0.0, 9, 1, 2]]])
-    params = MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1)
-    dx = BACKEND.max_pool_backward(x, np.array([[[1.0, 10, 100]]]), params)
-    np.testing.assert_array_equal(dx, [[[0.0, 11, 0, 100]]])
+    check_max_pool_backward_accumulates(BACKEND)
 
 
 def test_avg_pool_propagates_nan():  # AVGPOOL-DEF-1, ERR-SPECIAL-1
-    x = np.array([[[1.0, np.nan, 3, 4, 5]]])
-    params = AvgPoolParams(input_shape=x.shape, kernel_size=2, count_include_pad=False)
-    np.testing.assert_array_equal(np.isnan(BACKEND.avg_pool(x, params)), [[[True, False]]])
+    check_avg_pool_propagates_nan(BACKEND)
 
 
 # ------------------------------------------------------------------------------------------
@@ -543,8 +443,8 @@ def test_non_contiguous_inputs_give_the_same_results():  # HYGIENE-1, CONV-DEF-1
 def test_repeated_calls_are_bitwise_identical():  # HYGIENE-3
     params = ConvParams(input_shape=(2, 3, 9, 9), weight_shape=(4, 3, 3, 3), padding=1, bias_shape=(4,))
     arrays = make_arrays("conv_backward", params, "float32", 1)
-    first = run(BACKEND, "conv_backward", params, arrays)
-    second = run(BACKEND, "conv_backward", params, arrays)
+    first = run_op(BACKEND, "conv_backward", params, arrays)
+    second = run_op(BACKEND, "conv_backward", params, arrays)
     assert all(np.array_equal(first[name], second[name]) for name in first)
 
 
@@ -563,14 +463,7 @@ def test_invalid_memory_budget_is_refused(budget):
 
 
 def test_invalid_arrays_are_refused():  # LAYOUT-1, DTYPE-1, GRAD-SHAPE-1
-    params = ConvParams(input_shape=(1, 2, 5), weight_shape=(3, 2, 3))
-    x, w = np.zeros((1, 2, 5)), np.zeros((3, 2, 3))
-    with pytest.raises(InvalidParams):
-        BACKEND.conv(np.zeros((1, 2, 6)), w, None, params)
-    with pytest.raises(InvalidParams):
-        BACKEND.conv(x, w.astype(np.float32), None, params)
-    with pytest.raises(InvalidParams):
-        BACKEND.conv_backward(x, w, np.zeros((1, 3, 4)), params)
+    check_invalid_arrays_are_refused(BACKEND)
 
 
 def test_docstring_examples_run():  # STYLE.md §9

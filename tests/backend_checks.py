@@ -1,0 +1,281 @@
+"""What the backend test files share: inputs for an op, one call, and the comparison of a backend
+with ``convspec.reference`` under the engine's error model (ERR-BOUND-1 through
+``CheckContext``'s magnitude, terms and bound and ``compare.compare``), ERR-EXACT-1 for max pool,
+MAXPOOL-INDEX-1 / -TIE-1 / -NAN-1 for its indices (the engine's ``check_indices``), HYGIENE-1 and
+HYGIENE-2 — plus the hand-computed pool checks and the special-value sweep several files run.
+
+Imported by the test files as ``from backend_checks import ...`` (pytest puts tests/ on sys.path).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from convspec import reference
+from convspec.conformance.compare import Comparison, compare
+from convspec.conformance.invoke import Invoker
+from convspec.conformance.runner import (
+    CheckContext,
+    Settings,
+    check_indices,
+    window_members,
+)
+from convspec.spec import (
+    OPS,
+    AvgPoolParams,
+    ConvParams,
+    ConvTransposeParams,
+    InvalidParams,
+    MaxPoolParams,
+    dtype_name,
+    to_dtype,
+)
+
+__all__ = [
+    "FAMILY_TYPES", "BoundModel", "assert_exact", "assert_indices", "assert_within_bound", "check_avg_pool_propagates_nan",
+    "check_infinities_and_nan", "check_invalid_arrays_are_refused", "check_max_pool_backward_accumulates",
+    "check_max_pool_minus_infinity_never_loses_to_padding", "check_max_pool_nan_window", "check_max_pool_ties_first",
+    "check_op", "engine_model", "make_arrays", "run_op", "seed_of", "window_members",
+]
+
+#: (backend, op, arrays, params) -> (mag, K) per output: the two inputs of ERR-BOUND-1.
+BoundModel = Callable[[Any, str, dict[str, Any], Any], tuple[dict[str, Any], dict[str, int]]]
+
+
+# -- inputs and one call ----------------------------------------------------------------------------
+
+def seed_of(*parts: Any) -> int:
+    """A stable seed from any repr-able parts (a case's op, kwargs, dtype)."""
+    return zlib.crc32(repr(parts).encode())
+
+
+def make_arrays(op: str, params: Any, dtype: str, rng: int | np.random.Generator, *,
+                integers: bool = False) -> dict[str, np.ndarray | None]:
+    """Random inputs of ``op`` in ``dtype``, drawn in ``OPS[op].inputs`` order from ``rng`` (a seed
+    or a generator, which goes on drawing): standard normal, or with ``integers`` values in
+    [−3, 3] so every sum is exact. The bias is None where ``params`` has none."""
+    rng = np.random.default_rng(rng)
+    shapes = {"x": params.input_shape, "dy": params.output_shape,
+              "w": getattr(params, "weight_shape", None), "b": getattr(params, "bias_shape", None)}
+
+    def draw(shape: tuple[int, ...]) -> np.ndarray:
+        values = rng.integers(-3, 4, size=shape) if integers else rng.standard_normal(shape)
+        return values.astype(to_dtype(dtype))
+
+    return {name: None if shapes[name] is None else draw(shapes[name]) for name in OPS[op].inputs}
+
+
+def run_op(backend: Any, op: str, params: Any, arrays: dict[str, Any]) -> dict[str, Any]:
+    """The backend's outputs of ``op``, by name (``OPS[op].outputs``)."""
+    info = OPS[op]
+    result = getattr(backend, op)(*(arrays[name] for name in info.inputs), params)
+    return dict(zip(info.outputs, (result,) if len(info.outputs) == 1 else result))
+
+
+# -- the error model --------------------------------------------------------------------------------
+
+def engine_model(backend: Any, op: str, arrays: dict[str, Any], params: Any) -> tuple[dict[str, Any], dict[str, int]]:
+    """mag and K of ERR-BOUND-1 as the conformance engine computes them for ``backend``: the
+    reference's magnitude and ``terms_per_output`` for a local backend, ERR-NONLOCAL-1's uniform
+    magnitude and ⌈log2 L⌉ extra terms for a non-local one."""
+    ctx = CheckContext(backend, backend.name, Invoker(backend), Settings())
+    return ctx.magnitude(op, arrays, params), ctx.terms(op, params)
+
+
+def _describe(label: str, comparison: Comparison) -> str:
+    """The count, the share, the worst element (where, out, ref, error, bound) of a failed comparison."""
+    text = (f"{label}: {comparison.violations} of {comparison.count} elements "
+            f"({100 * comparison.violations / max(comparison.count, 1):.1f}%) break {comparison.clause} "
+            f"({comparison.rule})")
+    worst = comparison.worst
+    if worst is not None:
+        text += (f"; worst at {worst.index}: out={worst.out!r} ref={worst.ref!r} error={worst.error:.3g} "
+                 f"bound={worst.bound:.3g}")
+        if worst.bound:
+            text += f" error/bound={worst.error / worst.bound:.3g}"
+    return text
+
+
+def assert_within_bound(label: str, out: Any, ref: np.ndarray, bound: Any) -> None:
+    """ERR-BOUND-1 per element, |out − ref| ≤ bound, and ERR-SPECIAL-1: a NaN reference needs NaN,
+    an infinite one the same infinity, a finite one a non-NaN output (also where the bound is
+    infinite) and a bound that is a number.
+
+    The comparison is the engine's ``compare`` with the bound given; the two guards before it keep
+    what ``compare`` lets through where the bound is infinite or NaN."""
+    out = np.asarray(out)
+    assert out.shape == ref.shape, f"{label}: shape {out.shape} != {ref.shape} (HYGIENE-2)"
+    out64 = out.astype(np.float64)
+    finite = np.isfinite(ref)
+    stray_nan = finite & np.isnan(out64)
+    if stray_nan.any():
+        where = tuple(int(i) for i in np.argwhere(stray_nan)[0])
+        pytest.fail(f"{label}: {int(stray_nan.sum())} of {ref.size} elements are NaN where the reference is finite "
+                    f"(ERR-SPECIAL-1); first at {where}: ref={ref[where]!r}")
+    bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), ref.shape)
+    assert not np.isnan(bound[finite]).any(), f"{label}: the bound is NaN where the reference is finite"
+    comparison = compare(label, out, ref, None, k=0, dtype="float64", bound=bound)
+    if not comparison.passed:
+        pytest.fail(_describe(label, comparison))
+
+
+def assert_indices(x: np.ndarray, indices: Any, ref_y: np.ndarray, ref_indices: np.ndarray,
+                   params: MaxPoolParams, *, exact: bool = False) -> None:
+    """MAXPOOL-INDEX-1 / MAXPOOL-TIE-1 exactly outside NaN windows, MAXPOOL-NAN-1 (the index of a
+    NaN of that window) inside them, through the engine's ``check_indices``; with ``exact`` the
+    indices must also be int64 and equal the reference's everywhere, NaN windows included."""
+    indices = np.asarray(indices)
+    assert indices.shape == ref_indices.shape and np.issubdtype(indices.dtype, np.integer), (  # HYGIENE-2
+        f"indices: {indices.dtype} {indices.shape}, not integers of shape {ref_indices.shape}")
+    comparison = check_indices("indices", indices, ref_indices, ref_y, np.asarray(x), params)
+    if not comparison.passed:
+        pytest.fail(_describe("max_pool indices", comparison))
+    if exact:  # MAXPOOL-INDEX-1, ERR-EXACT-1
+        assert indices.dtype == np.int64, f"indices are {indices.dtype}, not int64"
+        np.testing.assert_array_equal(indices, ref_indices, err_msg="indices differ (ERR-EXACT-1)")
+
+
+def assert_exact(label: str, out: Any, ref: np.ndarray) -> None:
+    """ERR-EXACT-1: the same value (NaN where NaN) everywhere, through the engine's ``compare``."""
+    comparison = compare(label, out, ref, None, k=1, dtype="float64", exact=True)
+    if not comparison.passed:
+        pytest.fail(_describe(label, comparison))
+
+
+def check_op(backend: Any, op: str, params: Any, dtype: str | None = None, *, arrays: dict[str, Any] | None = None,
+             seed: int = 0, bound_model: BoundModel = engine_model, exact_indices: bool = False) -> dict[str, Any]:
+    """Run ``op`` on the backend and on the reference and compare every output; returns the outputs.
+
+    ``arrays`` default to ``make_arrays(op, params, dtype or "float32", seed)``; ``dtype`` defaults to
+    that of ``arrays["x"]``. Checks: inputs unchanged (HYGIENE-1); None exactly where the reference
+    has no output (db without a bias); shapes (HYGIENE-2); outputs in the input dtype (DTYPE-1);
+    max pool y exact (ERR-EXACT-1) and its indices (``assert_indices``, ``exact_indices`` for
+    backends that pick the reference's NaN too); every other output within ERR-BOUND-1 with mag and
+    K from ``bound_model`` (default: the engine's) and the backend's declared accumulation and input
+    precision.
+    """
+    if arrays is None:
+        arrays = make_arrays(op, params, dtype or "float32", seed)
+    dtype = dtype_name(arrays["x"].dtype) if dtype is None else dtype
+    copies = {name: None if a is None else a.copy() for name, a in arrays.items()}
+    info = OPS[op]
+    got = run_op(backend, op, params, arrays)
+    for name, a in arrays.items():  # HYGIENE-1: inputs are not modified
+        assert a is None or (a.dtype == copies[name].dtype and np.array_equal(a, copies[name], equal_nan=True)), (
+            f"{op} modified its input {name}")
+    ref = reference.evaluate(op, arrays, params)
+    mag, k = bound_model(backend, op, arrays, params)
+    ctx = CheckContext(backend, backend.name, Invoker(backend), Settings())
+    for name in info.outputs:
+        if ref[name] is None:
+            assert got[name] is None, f"{op}: {name} must be None without a bias"
+            continue
+        out = np.asarray(got[name])
+        assert out.shape == ref[name].shape, f"{op}: {name} has shape {out.shape}, not {ref[name].shape}"  # HYGIENE-2
+        if name == "indices":
+            assert_indices(arrays["x"], out, ref["y"], ref["indices"], params, exact=exact_indices)
+            continue
+        assert out.dtype == to_dtype(dtype) == arrays["x"].dtype, (  # DTYPE-1, HYGIENE-2
+            f"{op}: {name} is {out.dtype}, not {dtype} (input {arrays['x'].dtype})")
+        if op == "max_pool":  # ERR-EXACT-1: the output is one of the inputs
+            assert_exact(f"{backend.name} {op} {name} {dtype}", out, ref[name])
+        else:
+            assert_within_bound(f"{backend.name} {op} {name} {dtype} (K={k[name]})", out, ref[name],
+                                 ctx.bound(mag[name], k[name], dtype))
+    return got
+
+
+# -- checks several backends' test files run ---------------------------------------------------------
+
+def check_infinities_and_nan(backend: Any, op: str, params: Any, kwargs: dict[str, Any]) -> None:
+    """ERR-SPECIAL-1: float32 inputs with ±inf, NaN and 0 at 15% of the elements; NaN exactly where
+    the reference has NaN, the same infinities; a NaN window's index may be any of its NaNs
+    (MAXPOOL-NAN-1), every other index exact. Padding zeros are terms of the sums that read a
+    padded array: inf·0 gives NaN there."""
+    arrays = make_arrays(op, params, "float32", seed_of(op, kwargs, "special"))
+    rng = np.random.default_rng(seed_of(op, kwargs))
+    for name, a in arrays.items():
+        if a is not None:
+            specials = rng.choice(np.array([np.inf, -np.inf, np.nan, 0.0], dtype=np.float32), size=a.shape)
+            arrays[name] = np.where(rng.random(a.shape) < 0.15, specials, a)
+    with np.errstate(invalid="ignore", over="ignore"):
+        outs = run_op(backend, op, params, arrays)
+        ref = reference.evaluate(op, arrays, params)
+    for name, expected in ref.items():
+        if expected is None:
+            continue
+        got = np.asarray(outs[name]).astype(np.float64)
+        if name == "indices":  # a NaN window may report any of its NaNs (MAXPOOL-NAN-1)
+            nan = np.isnan(ref["y"])
+            np.testing.assert_array_equal(got[~nan], expected[~nan])
+            continue
+        assert np.array_equal(np.isnan(got), np.isnan(expected)), f"{name}: NaN pattern differs"
+        infinite = np.isinf(expected)
+        np.testing.assert_array_equal(got[infinite], expected[infinite], err_msg=f"{name}: infinities differ")
+
+
+def check_max_pool_ties_first(backend: Any) -> None:
+    """MAXPOOL-TIE-1 by hand: [3, 3, 1, 3], k = 2, s = 1 gives indices [0, 1, 3]."""
+    x = np.array([[[3.0, 3, 1, 3]]])
+    y, indices = backend.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1))
+    np.testing.assert_array_equal(indices, [[[0, 1, 3]]])
+    np.testing.assert_array_equal(y, [[[3.0, 3, 3]]])
+
+
+def check_max_pool_nan_window(backend: Any, dtype: str) -> None:
+    """MAXPOOL-NAN-1 by hand: a window with a NaN gives NaN and the index of one of its NaNs."""
+    x = np.array([[[1.0, np.nan, 5, np.nan, 2, 7, 0]]]).astype(to_dtype(dtype))
+    y, indices = backend.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=1))
+    y = y.astype(np.float64)
+    assert np.isnan(y[0, 0, :4]).all() and y[0, 0, 4] == 7.0
+    assert np.isnan(x[0, 0, indices[0, 0, :4]].astype(np.float64)).all()
+    assert all(p <= i < p + 3 for p, i in enumerate(indices[0, 0, :4]))  # a NaN of that window
+    assert indices[0, 0, 4] == 5
+
+
+def check_max_pool_minus_infinity_never_loses_to_padding(backend: Any) -> None:
+    """MAXPOOL-DEF-1, MAXPOOL-INDEX-1: an all −inf input with padding picks input elements."""
+    x = np.full((1, 1, 4), -np.inf)
+    y, indices = backend.max_pool(x, MaxPoolParams(input_shape=x.shape, kernel_size=3, stride=1, padding=1))
+    np.testing.assert_array_equal(y, np.full((1, 1, 4), -np.inf))
+    np.testing.assert_array_equal(indices, [[[0, 0, 1, 2]]])
+
+
+def check_max_pool_backward_accumulates(backend: Any) -> None:
+    """MAXPOOL-GRAD-1 by hand: dy of overlapping windows with the same maximum add up."""
+    x = np.array([[[0.0, 9, 1, 2]]])
+    params = MaxPoolParams(input_shape=x.shape, kernel_size=2, stride=1)
+    dx = backend.max_pool_backward(x, np.array([[[1.0, 10, 100]]]), params)
+    np.testing.assert_array_equal(dx, [[[0.0, 11, 0, 100]]])
+
+
+def check_avg_pool_propagates_nan(backend: Any) -> None:
+    """AVGPOOL-DEF-1, ERR-SPECIAL-1 by hand: a NaN makes its window NaN and no other."""
+    x = np.array([[[1.0, np.nan, 3, 4, 5]]])
+    params = AvgPoolParams(input_shape=x.shape, kernel_size=2, count_include_pad=False)
+    np.testing.assert_array_equal(np.isnan(backend.avg_pool(x, params)), [[[True, False]]])
+
+
+def check_invalid_arrays_are_refused(backend: Any) -> None:
+    """LAYOUT-1, DTYPE-1, GRAD-SHAPE-1: x of the wrong shape, w of another dtype, dy of the wrong
+    shape raise InvalidParams."""
+    params = ConvParams(input_shape=(1, 2, 5), weight_shape=(3, 2, 3))
+    x, w = np.zeros((1, 2, 5)), np.zeros((3, 2, 3))
+    with pytest.raises(InvalidParams):
+        backend.conv(np.zeros((1, 2, 6)), w, None, params)
+    with pytest.raises(InvalidParams):
+        backend.conv(x, w.astype(np.float32), None, params)
+    with pytest.raises(InvalidParams):
+        backend.conv_backward(x, w, np.zeros((1, 3, 4)), params)
+
+
+#: The four op families: (forward, backward), parameter type; the test files pair them with tables.
+FAMILY_TYPES = ((("conv", "conv_backward"), ConvParams),
+                (("conv_transpose", "conv_transpose_backward"), ConvTransposeParams),
+                (("max_pool", "max_pool_backward"), MaxPoolParams),
+                (("avg_pool", "avg_pool_backward"), AvgPoolParams))
