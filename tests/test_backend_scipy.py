@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backend_checks import assert_within_bound, check_op, engine_model, make_arrays, window_members
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,111 +32,13 @@ from convspec.spec import (
     ConvTransposeParams,
     InvalidParams,
     MaxPoolParams,
-    to_dtype,
 )
 from convspec.conformance.cases import Case
-from convspec.conformance.invoke import Invoker
-from convspec.conformance.runner import CheckContext, Settings
 from convspec.spec.accuracy import error_bound
 
 ROOT = Path(__file__).resolve().parents[1]
 DIRECT = ScipyBackend()
 FFT = ScipyBackend(method="fft")
-
-
-# -- comparison with the reference ---------------------------------------------------------------
-
-def draw(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> np.ndarray:
-    """Standard normal data rounded to ``dtype``."""
-    return rng.standard_normal(shape).astype(to_dtype(dtype))
-
-
-def arrays_for(op: str, params: Any, dtype: str, rng: np.random.Generator) -> dict[str, np.ndarray | None]:
-    shapes = {"x": params.input_shape, "dy": params.output_shape,
-              "w": getattr(params, "weight_shape", None), "b": getattr(params, "bias_shape", None)}
-    return {name: None if shapes[name] is None else draw(shapes[name], dtype, rng) for name in OPS[op].inputs}
-
-
-def bound_model(backend: Any, op: str, arrays: dict[str, Any], params: Any) -> tuple[dict[str, Any], dict[str, int]]:
-    """mag and K of ERR-BOUND-1 as the conformance engine computes them for this backend (with
-    ERR-NONLOCAL-1's uniform magnitude and log-length terms for the FFT variant)."""
-    ctx = CheckContext(backend, backend.name, Invoker(backend), Settings())
-    return ctx.magnitude(op, arrays, params), ctx.terms(op, params)
-
-
-def assert_within_bound(label: str, out: np.ndarray, ref: np.ndarray, bound: np.ndarray) -> None:
-    """ERR-BOUND-1 per element and ERR-SPECIAL-1: a NaN reference needs NaN, an infinite one the
-    same infinity; the message gives the count, the share, the worst error / bound and where."""
-    out64 = np.asarray(out).astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        error = np.where(out64 == ref, 0.0, np.abs(out64 - ref))
-        bad = np.where(np.isnan(ref), ~np.isnan(out64),
-                       np.where(np.isinf(ref), out64 != ref, ~(error <= bound)))
-    if bad.any():
-        ratio = np.where(bad, np.nan_to_num(error / bound, nan=np.inf), 0.0)
-        where = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        pytest.fail(f"{label}: {int(bad.sum())} of {bad.size} elements ({100 * bad.mean():.1f}%) outside the "
-                    f"bound; worst at {tuple(int(i) for i in where)}: out={out64[where]!r} ref={ref[where]!r} "
-                    f"error/bound={ratio[where]:.3g}")
-
-
-def window_members(params: MaxPoolParams, indices: np.ndarray) -> np.ndarray:
-    """True where a flat index (one per output element) lies in that output's window (POOL window:
-    coordinates p·s − p_b + j·d, 0 ≤ j < k)."""
-    size = params.input_shape[2:]
-    inside = (indices >= 0) & (indices < int(np.prod(size)))
-    coords = np.unravel_index(np.clip(indices, 0, int(np.prod(size)) - 1), size)
-    for axis, (u, k, s, d, (before, _)) in enumerate(
-            zip(coords, params.kernel_size, params.stride, params.dilation, params.pads)):
-        shape = [1] * indices.ndim
-        shape[2 + axis] = -1
-        offset = u - (np.arange(indices.shape[2 + axis]) * s - before).reshape(shape)
-        inside &= (offset >= 0) & (offset % d == 0) & (offset // d < k)
-    return inside
-
-
-def assert_indices(x: np.ndarray, y: np.ndarray, indices: np.ndarray, ref_y: np.ndarray, ref_indices: np.ndarray,
-                   params: MaxPoolParams) -> None:
-    """MAXPOOL-INDEX-1 / MAXPOOL-TIE-1 exactly outside NaN windows; MAXPOOL-NAN-1 inside them."""
-    assert indices.shape == ref_indices.shape and np.issubdtype(indices.dtype, np.integer)  # HYGIENE-2
-    nan_window = np.isnan(ref_y)
-    np.testing.assert_array_equal(np.where(nan_window, -1, indices), np.where(nan_window, -1, ref_indices))
-    if nan_window.any():
-        plane = x.astype(np.float64).reshape(x.shape[:2] + (-1,))
-        picked = np.take_along_axis(plane, indices.reshape(indices.shape[:2] + (-1,)), axis=2).reshape(indices.shape)
-        assert (window_members(params, indices) & np.isnan(picked))[nan_window].all(), "MAXPOOL-NAN-1"
-    assert np.array_equal(np.asarray(y).astype(np.float64), ref_y, equal_nan=True), "ERR-EXACT-1"
-
-
-def check_op(backend: Any, op: str, params: Any, dtype: str = "float32", *, arrays: dict[str, Any] | None = None,
-             seed: int = 0) -> dict[str, Any]:
-    """Run ``op`` on the backend and the reference and compare every output; returns the outputs."""
-    rng = np.random.default_rng(seed)
-    arrays = arrays_for(op, params, dtype, rng) if arrays is None else arrays
-    copies = {name: None if a is None else a.copy() for name, a in arrays.items()}
-    info = OPS[op]
-    result = getattr(backend, op)(*(arrays[name] for name in info.inputs), params)
-    got = dict(zip(info.outputs, (result,) if len(info.outputs) == 1 else result))
-    for name, a in arrays.items():  # HYGIENE-1: inputs are not modified
-        assert a is None or np.array_equal(a, copies[name], equal_nan=True), f"{op} modified its input {name}"
-    ref = reference.evaluate(op, arrays, params)
-    caps = backend.capabilities
-    mag, k = bound_model(backend, op, arrays, params)
-    for name in info.outputs:
-        if ref[name] is None:
-            assert got[name] is None, f"{op}: {name} must be None without a bias"
-            continue
-        out = np.asarray(got[name])
-        assert out.shape == ref[name].shape, f"{op}: {name} has shape {out.shape}, not {ref[name].shape}"  # HYGIENE-2
-        if name == "indices":
-            assert_indices(arrays["x"], got["y"], out, ref["y"], ref["indices"], params)
-            continue
-        assert out.dtype == to_dtype(dtype), f"{op}: {name} is {out.dtype}, not {dtype}"  # DTYPE-1, HYGIENE-2
-        if op != "max_pool":
-            bound = error_bound(mag[name], k[name], out_dtype=dtype, accumulation=caps.accumulation,
-                                input_precision=caps.input_precision)
-            assert_within_bound(f"{backend.name} {op} {name} {dtype}", out, ref[name], bound)
-    return got
 
 
 # -- the cases -------------------------------------------------------------------------------------
@@ -419,7 +322,7 @@ def check_special(backend: Any, op: str, params: Any, arrays: dict[str, Any]) ->
     ref = reference.evaluate(op, arrays, params)
     zeroed = {name: None if a is None else np.where(np.isfinite(a), a, 0).astype(a.dtype) for name, a in arrays.items()}
     ref_zeroed = reference.evaluate(op, zeroed, params)
-    mag, k = bound_model(backend, op, zeroed, params)
+    mag, k = engine_model(backend, op, zeroed, params)
     caps = backend.capabilities
     for name in OPS[op].outputs:
         if ref[name] is None:
@@ -455,7 +358,7 @@ def special_arrays(op: str, params: Any, recipe: str, operands: tuple[str, ...],
     """The op's arrays with special values in ``operands`` and about a quarter exact zeros in the
     others (so ±∞ · 0 = NaN terms occur besides those with padding zeros); the bias stays finite."""
     rng = np.random.default_rng(seed)
-    arrays = arrays_for(op, params, dtype, rng)
+    arrays = make_arrays(op, params, dtype, rng)
     for name, a in arrays.items():
         if a is None or name == "b":
             continue
@@ -715,7 +618,7 @@ def test_every_case_is_declared_supported_in_every_dtype(backend):  # capabiliti
 def test_repeated_calls_are_bitwise_identical():  # HYGIENE-3
     params = ConvParams(**CONV_CASES["3d-reflect-grouped"])
     rng = np.random.default_rng(0)
-    arrays = arrays_for("conv_backward", params, "float32", rng)
+    arrays = make_arrays("conv_backward", params, "float32", rng)
     first = DIRECT.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
     second = DIRECT.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
     for a, b in zip(first, second):

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import backend_checks
 import numpy as np
 import pytest
+from backend_checks import make_arrays
 
 torch = pytest.importorskip("torch")
 
 from convspec import reference  # noqa: E402
 from convspec.backends.torch_backend import TorchBackend  # noqa: E402
 from convspec.spec import (  # noqa: E402
-    OPS,
     AvgPoolParams,
     ConvParams,
     ConvTransposeParams,
@@ -33,7 +34,7 @@ from convspec.spec import (  # noqa: E402
     Unsupported,
     to_dtype,
 )
-from convspec.spec.accuracy import error_bound, statistical_limits, terms_per_output  # noqa: E402
+from convspec.spec.accuracy import statistical_limits, terms_per_output  # noqa: E402
 from convspec.spec.dtypes import UNIT_ROUNDOFF  # noqa: E402
 
 pytestmark = [
@@ -60,17 +61,6 @@ def cuda_tf32() -> TorchBackend:
 
 # -- comparison with the reference ---------------------------------------------------------------
 
-def draw(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> np.ndarray:
-    """Standard normal data rounded to ``dtype``."""
-    return rng.standard_normal(shape).astype(to_dtype(dtype))
-
-
-def arrays_for(op: str, params: Any, dtype: str, rng: np.random.Generator) -> dict[str, np.ndarray | None]:
-    shapes = {"x": params.input_shape, "dy": params.output_shape,
-              "w": getattr(params, "weight_shape", None), "b": getattr(params, "bias_shape", None)}
-    return {name: None if shapes[name] is None else draw(shapes[name], dtype, rng) for name in OPS[op].inputs}
-
-
 def magnitude(op: str, arrays: dict[str, Any], params: Any, local: bool) -> dict[str, Any]:
     """mag of ERR-BOUND-1; for a non-local backend every operand but w and b is replaced by its
     largest absolute value (ERR-NONLOCAL-1)."""
@@ -81,80 +71,17 @@ def magnitude(op: str, arrays: dict[str, Any], params: Any, local: bool) -> dict
     return reference.magnitude(op, arrays, params)
 
 
-def assert_within_bound(label: str, out: np.ndarray, ref: np.ndarray, bound: np.ndarray) -> None:
-    """ERR-BOUND-1 per element and ERR-SPECIAL-1: a NaN reference needs NaN, an infinite one the
-    same infinity; the message gives the count, the share, the worst error / bound and where."""
-    out64 = np.asarray(out).astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        error = np.where(out64 == ref, 0.0, np.abs(out64 - ref))
-        bad = np.where(np.isnan(ref), ~np.isnan(out64),
-                       np.where(np.isinf(ref), out64 != ref, ~(error <= bound)))
-    if bad.any():
-        ratio = np.where(bad, np.nan_to_num(error / bound, nan=np.inf), 0.0)
-        where = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-        pytest.fail(f"{label}: {int(bad.sum())} of {bad.size} elements ({100 * bad.mean():.1f}%) outside the "
-                    f"bound; worst at {tuple(int(i) for i in where)}: out={out64[where]!r} ref={ref[where]!r} "
-                    f"error/bound={ratio[where]:.3g}")
+def declared_model(backend: Any, op: str, arrays: dict[str, Any], params: Any) -> tuple[dict, dict]:
+    """mag and K of ERR-BOUND-1 for these tests: ``magnitude`` above (each operand but w and b at its
+    largest absolute value for a non-local backend, without the engine's maximum over the output)
+    and ``terms_per_output`` (without the engine's ⌈log2 L⌉ extra terms) - stricter than the
+    engine's non-local model."""
+    return magnitude(op, arrays, params, backend.capabilities.local), terms_per_output(op, params)
 
 
-def window_members(params: MaxPoolParams, indices: np.ndarray) -> np.ndarray:
-    """True where a flat index (one per output element) lies in that output's window (POOL window:
-    coordinates p·s − p_b + j·d, 0 ≤ j < k)."""
-    size = params.input_shape[2:]
-    inside = (indices >= 0) & (indices < int(np.prod(size)))
-    coords = np.unravel_index(np.clip(indices, 0, int(np.prod(size)) - 1), size)
-    for axis, (u, k, s, d, (before, _)) in enumerate(
-            zip(coords, params.kernel_size, params.stride, params.dilation, params.pads)):
-        shape = [1] * indices.ndim
-        shape[2 + axis] = -1
-        offset = u - (np.arange(indices.shape[2 + axis]) * s - before).reshape(shape)
-        inside &= (offset >= 0) & (offset % d == 0) & (offset // d < k)
-    return inside
-
-
-def assert_indices(x: np.ndarray, y: np.ndarray, indices: np.ndarray, ref_y: np.ndarray, ref_indices: np.ndarray,
-                   params: MaxPoolParams) -> None:
-    """MAXPOOL-INDEX-1 / MAXPOOL-TIE-1 exactly outside NaN windows; MAXPOOL-NAN-1 inside them."""
-    assert indices.shape == ref_indices.shape and np.issubdtype(indices.dtype, np.integer)  # HYGIENE-2
-    nan_window = np.isnan(ref_y)
-    np.testing.assert_array_equal(np.where(nan_window, -1, indices), np.where(nan_window, -1, ref_indices))
-    if nan_window.any():
-        plane = x.astype(np.float64).reshape(x.shape[:2] + (-1,))
-        picked = np.take_along_axis(plane, indices.reshape(indices.shape[:2] + (-1,)), axis=2).reshape(indices.shape)
-        assert (window_members(params, indices) & np.isnan(picked))[nan_window].all(), "MAXPOOL-NAN-1"
-    assert np.array_equal(np.asarray(y).astype(np.float64), ref_y, equal_nan=True), "ERR-EXACT-1"
-
-
-def check_op(backend: Any, op: str, params: Any, dtype: str = "float32", *, arrays: dict[str, Any] | None = None,
-             seed: int = 0) -> dict[str, Any]:
-    """Run ``op`` on the backend and the reference and compare every output; returns the outputs."""
-    rng = np.random.default_rng(seed)
-    arrays = arrays_for(op, params, dtype, rng) if arrays is None else arrays
-    copies = {name: None if a is None else a.copy() for name, a in arrays.items()}
-    info = OPS[op]
-    result = getattr(backend, op)(*(arrays[name] for name in info.inputs), params)
-    got = dict(zip(info.outputs, (result,) if len(info.outputs) == 1 else result))
-    for name, a in arrays.items():  # HYGIENE-1: inputs are not modified
-        assert a is None or np.array_equal(a, copies[name], equal_nan=True), f"{op} modified its input {name}"
-    ref = reference.evaluate(op, arrays, params)
-    caps = backend.capabilities
-    mag = magnitude(op, arrays, params, caps.local)
-    k = terms_per_output(op, params)
-    for name in info.outputs:
-        if ref[name] is None:
-            assert got[name] is None, f"{op}: {name} must be None without a bias"
-            continue
-        out = np.asarray(got[name])
-        assert out.shape == ref[name].shape, f"{op}: {name} has shape {out.shape}, not {ref[name].shape}"  # HYGIENE-2
-        if name == "indices":
-            assert_indices(arrays["x"], got["y"], out, ref["y"], ref["indices"], params)
-            continue
-        assert out.dtype == to_dtype(dtype), f"{op}: {name} is {out.dtype}, not {dtype}"  # DTYPE-1, HYGIENE-2
-        if op != "max_pool":
-            bound = error_bound(mag[name], k[name], out_dtype=dtype, accumulation=caps.accumulation,
-                                input_precision=caps.input_precision)
-            assert_within_bound(f"{backend.name} {op} {name} {dtype}", out, ref[name], bound)
-    return got
+def check_op(backend: Any, op: str, params: Any, dtype: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """backend_checks.check_op under ``declared_model``."""
+    return backend_checks.check_op(backend, op, params, dtype, bound_model=declared_model, **kwargs)
 
 
 # -- the cases -------------------------------------------------------------------------------------
@@ -211,7 +138,7 @@ MANY_TERMS = ConvParams(input_shape=(2, 64, 32, 32), weight_shape=(64, 64, 3, 3)
 def normalised_errors(backend: Any, params: ConvParams, seed: int = 0) -> tuple[float, float, float, float]:
     """(Σe, Σe², bias limit, variance limit) of ERR-STAT-1 for conv in float32, e = (out − ref)/(mag·u)
     with u = 2**-24 and the magnitude of the backend's declared locality."""
-    arrays = arrays_for("conv", params, "float32", np.random.default_rng(seed))
+    arrays = make_arrays("conv", params, "float32", np.random.default_rng(seed))
     out = np.asarray(backend.conv(arrays["x"], arrays["w"], None, params), np.float64)
     ref = reference.conv(arrays["x"], arrays["w"], None, params)
     mag = magnitude("conv", arrays, params, backend.capabilities.local)["y"]
