@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 from convspec import reference
 from convspec.conformance.compare import Comparison, compare
@@ -40,7 +41,7 @@ __all__ = [
     "FAMILY_TYPES", "BoundModel", "assert_exact", "assert_indices", "assert_within_bound", "check_avg_pool_propagates_nan",
     "check_infinities_and_nan", "check_invalid_arrays_are_refused", "check_max_pool_backward_accumulates",
     "check_max_pool_minus_infinity_never_loses_to_padding", "check_max_pool_nan_window", "check_max_pool_ties_first",
-    "check_op", "engine_model", "make_arrays", "run_op", "seed_of", "window_members",
+    "check_op", "conv_problems", "conv_transpose_problems", "engine_model", "make_arrays", "pool_problems", "run_op", "seed_of", "window_members",
 ]
 
 #: (backend, op, arrays, params) -> (mag, K) per output: the two inputs of ERR-BOUND-1.
@@ -279,3 +280,74 @@ FAMILY_TYPES = ((("conv", "conv_backward"), ConvParams),
                 (("conv_transpose", "conv_transpose_backward"), ConvTransposeParams),
                 (("max_pool", "max_pool_backward"), MaxPoolParams),
                 (("avg_pool", "avg_pool_backward"), AvgPoolParams))
+
+
+# -- random problems (hypothesis): every feature combined, derived so that each is valid -------------
+
+@st.composite
+def conv_problems(draw: Any, *, max_channels: int, max_kernel: int, max_dilation: int, max_pad: int,
+                  max_extra: int, max_batch: int) -> ConvParams:
+    """Convolutions of rank 1-3, every padding mode, stride ≤ 3, groups, c_g and C_out/groups up to
+    ``max_channels``; each spatial size is the least valid one plus up to ``max_extra``."""
+    rank = draw(st.integers(1, 3), label="rank")
+    groups, c_g, m = (draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels)),
+                      draw(st.integers(1, max_channels)))
+    mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="padding_mode")
+    kernel, stride, dilation, pads, size = [], [], [], [], []
+    for _ in range(rank):
+        k, s, d = draw(st.integers(1, max_kernel)), draw(st.integers(1, 3)), draw(st.integers(1, max_dilation))
+        pair = (draw(st.integers(0, max_pad)), draw(st.integers(0, max_pad)))
+        # valid by construction: padded extent >= d(k-1)+1 (CONV-SHAPE-2), pads <= n-1 (PAD-MODE-2)
+        n = max(d * (k - 1) + 1 - sum(pair), max(pair) + 1, 1) + draw(st.integers(0, max_extra))
+        kernel.append(k), stride.append(s), dilation.append(d), pads.append(pair), size.append(n)
+    bias = draw(st.booleans(), label="bias")
+    return ConvParams(input_shape=(draw(st.integers(0, max_batch)), groups * c_g, *size),
+                      weight_shape=(groups * m, c_g, *kernel), bias_shape=(groups * m,) if bias else None,
+                      stride=stride, padding=tuple(pads), dilation=dilation, groups=groups, padding_mode=mode)
+
+
+@st.composite
+def conv_transpose_problems(draw: Any, *, max_channels: int, max_kernel: int, max_dilation: int, max_pad: int,
+                            max_extra: int, max_batch: int) -> ConvTransposeParams:
+    """Transposed convolutions of rank 1-3 with stride ≤ 3, every valid output_padding, groups."""
+    rank = draw(st.integers(1, 3), label="rank")
+    groups, c_g, m = (draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels)),
+                      draw(st.integers(1, max_channels)))
+    kernel, stride, dilation, pads, out_pad, size = [], [], [], [], [], []
+    for _ in range(rank):
+        k, s, d = draw(st.integers(1, max_kernel)), draw(st.integers(1, 3)), draw(st.integers(1, max_dilation))
+        pair = (draw(st.integers(0, max_pad)), draw(st.integers(0, max_pad)))
+        op = draw(st.integers(0, max(s, d) - 1))  # CONVT-PARAM-1
+        # CONVT-SHAPE-1: (n-1)s - p_b - p_a + d(k-1) + op + 1 >= 1
+        n = max(1, -(-(sum(pair) - d * (k - 1) - op) // s) + 1) + draw(st.integers(0, max_extra))
+        kernel.append(k), stride.append(s), dilation.append(d), pads.append(pair), out_pad.append(op), size.append(n)
+    bias = draw(st.booleans(), label="bias")
+    return ConvTransposeParams(input_shape=(draw(st.integers(0, max_batch)), groups * c_g, *size),
+                               weight_shape=(groups * c_g, m, *kernel), bias_shape=(groups * m,) if bias else None,
+                               stride=stride, padding=tuple(pads), output_padding=out_pad, dilation=dilation,
+                               groups=groups)
+
+
+@st.composite
+def pool_problems(draw: Any, params_type: type, *, max_kernel: int, max_dilation: int, max_stride: int,
+                  max_extra: int, max_batch: int, max_channels: int) -> Any:
+    """Max or avg pools (``params_type``) of rank 1-3, ceil mode either way, pads up to (k − 1)·d;
+    avg pools with count_include_pad either way and divisor_override None, 1 or 3."""
+    rank = draw(st.integers(1, 3), label="rank")
+    kernel = [draw(st.integers(1, max_kernel)) for _ in range(rank)]
+    dilation = [draw(st.integers(1, max_dilation)) for _ in range(rank)]
+    stride = [draw(st.integers(1, max_stride)) for _ in range(rank)]
+    pads = tuple((draw(st.integers(0, (k - 1) * d)), draw(st.integers(0, (k - 1) * d)))
+                 for k, d in zip(kernel, dilation))
+    size = [max(d * (k - 1) + 1 - sum(p), 1) + draw(st.integers(0, max_extra))
+            for k, d, p in zip(kernel, dilation, pads)]
+    extra = {}
+    if params_type is AvgPoolParams:
+        extra = dict(count_include_pad=draw(st.booleans()), divisor_override=draw(st.sampled_from([None, 1, 3])))
+    kwargs = dict(input_shape=(draw(st.integers(0, max_batch)), draw(st.integers(1, max_channels)), *size),
+                  kernel_size=kernel, stride=stride, dilation=dilation, ceil_mode=draw(st.booleans()), **extra)
+    try:
+        return params_type(padding=pads, **kwargs)
+    except InvalidParams:  # a window left empty by dilation gaps (POOL-WINDOW-1): drop the padding
+        unpadded = [max(n, d * (k - 1) + 1) for n, k, d in zip(size, kernel, dilation)]
+        return params_type(padding=0, **{**kwargs, "input_shape": kwargs["input_shape"][:2] + tuple(unpadded)})

@@ -18,7 +18,10 @@ from backend_checks import (
     check_max_pool_nan_window,
     check_max_pool_ties_first,
     check_op,
+    conv_problems,
+    conv_transpose_problems,
     make_arrays,
+    pool_problems,
     seed_of,
 )
 from hypothesis import given, settings
@@ -31,7 +34,6 @@ from convspec.spec import (
     AvgPoolParams,
     ConvParams,
     ConvTransposeParams,
-    InvalidParams,
     MaxPoolParams,
     bfloat16_available,
     to_dtype,
@@ -141,62 +143,14 @@ def test_matches_reference_within_error_bound(op, params_type, kwargs, dtype):
 # random problems (hypothesis): every feature combined, derived so that each is valid
 
 
-@st.composite
-def conv_problems(draw):
-    rank = draw(st.integers(1, 3), label="rank")
-    groups, c_g, m = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="padding_mode")
-    kernel, stride, dilation, pads, size = [], [], [], [], []
-    for _ in range(rank):
-        k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
-        pair = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-        # valid by construction: padded extent >= d(k-1)+1 (CONV-SHAPE-2), pads <= n-1 (PAD-MODE-2)
-        n = max(d * (k - 1) + 1 - sum(pair), max(pair) + 1, 1) + draw(st.integers(0, 2))
-        kernel.append(k), stride.append(s), dilation.append(d), pads.append(pair), size.append(n)
-    bias = draw(st.booleans(), label="bias")
-    return ConvParams(input_shape=(draw(st.integers(0, 2)), groups * c_g, *size),
-                      weight_shape=(groups * m, c_g, *kernel), bias_shape=(groups * m,) if bias else None,
-                      stride=stride, padding=tuple(pads), dilation=dilation, groups=groups, padding_mode=mode)
-
-
-@st.composite
-def conv_transpose_problems(draw):
-    rank = draw(st.integers(1, 3), label="rank")
-    groups, c_g, m = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    kernel, stride, dilation, pads, out_pad, size = [], [], [], [], [], []
-    for _ in range(rank):
-        k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
-        pair = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
-        op = draw(st.integers(0, max(s, d) - 1))  # CONVT-PARAM-1
-        # CONVT-SHAPE-1: (n-1)s - p_b - p_a + d(k-1) + op + 1 >= 1
-        n = max(1, -(-(sum(pair) - d * (k - 1) - op) // s) + 1) + draw(st.integers(0, 2))
-        kernel.append(k), stride.append(s), dilation.append(d), pads.append(pair), out_pad.append(op), size.append(n)
-    bias = draw(st.booleans(), label="bias")
-    return ConvTransposeParams(input_shape=(draw(st.integers(0, 2)), groups * c_g, *size),
-                               weight_shape=(groups * c_g, m, *kernel), bias_shape=(groups * m,) if bias else None,
-                               stride=stride, padding=tuple(pads), output_padding=out_pad, dilation=dilation,
-                               groups=groups)
-
-
-@st.composite
-def pool_problems(draw, params_type):
-    rank = draw(st.integers(1, 3), label="rank")
-    kernel = [draw(st.integers(1, 3)) for _ in range(rank)]
-    dilation = [draw(st.integers(1, 2)) for _ in range(rank)]
-    stride = [draw(st.integers(1, 3)) for _ in range(rank)]
-    pads = tuple((draw(st.integers(0, (k - 1) * d)), draw(st.integers(0, (k - 1) * d)))
-                 for k, d in zip(kernel, dilation))
-    size = [max(d * (k - 1) + 1 - sum(p), 1) + draw(st.integers(0, 3)) for k, d, p in zip(kernel, dilation, pads)]
-    extra = {}
-    if params_type is AvgPoolParams:
-        extra = dict(count_include_pad=draw(st.booleans()), divisor_override=draw(st.sampled_from([None, 1, 3])))
-    kwargs = dict(input_shape=(draw(st.integers(0, 2)), draw(st.integers(1, 2)), *size), kernel_size=kernel,
-                  stride=stride, dilation=dilation, ceil_mode=draw(st.booleans()), **extra)
-    try:
-        return params_type(padding=pads, **kwargs)
-    except InvalidParams:  # a window left empty by dilation gaps (POOL-WINDOW-1): drop the padding
-        unpadded = [max(n, d * (k - 1) + 1) for n, k, d in zip(size, kernel, dilation)]
-        return params_type(padding=0, **{**kwargs, "input_shape": kwargs["input_shape"][:2] + tuple(unpadded)})
+#: Sizes stay tiny: the backend loops in Python.
+CONV_PROBLEMS = conv_problems(max_channels=2, max_kernel=3, max_dilation=2, max_pad=2, max_extra=2, max_batch=2)
+CONV_TRANSPOSE_PROBLEMS = conv_transpose_problems(max_channels=2, max_kernel=3, max_dilation=2, max_pad=2, max_extra=2,
+                                                  max_batch=2)
+MAX_POOL_PROBLEMS = pool_problems(MaxPoolParams, max_kernel=3, max_dilation=2, max_stride=3, max_extra=3, max_batch=2,
+                                  max_channels=2)
+AVG_POOL_PROBLEMS = pool_problems(AvgPoolParams, max_kernel=3, max_dilation=2, max_stride=3, max_extra=3, max_batch=2,
+                                  max_channels=2)
 
 
 def check_random(op, params, dtype, seed):
@@ -204,28 +158,28 @@ def check_random(op, params, dtype, seed):
 
 
 @settings(max_examples=30, deadline=None)
-@given(params=conv_problems(), dtype=st.sampled_from(["float64", "float32"]), seed=st.integers(0, 2**16))
+@given(params=CONV_PROBLEMS, dtype=st.sampled_from(["float64", "float32"]), seed=st.integers(0, 2**16))
 def test_random_conv_problems(params, dtype, seed):  # CONV-DEF-1, CONV-GRAD-1, PAD-MODE-1
     for op in ("conv", "conv_backward"):
         check_random(op, params, dtype, seed)
 
 
 @settings(max_examples=30, deadline=None)
-@given(params=conv_transpose_problems(), dtype=st.sampled_from(["float64", "float16"]), seed=st.integers(0, 2**16))
+@given(params=CONV_TRANSPOSE_PROBLEMS, dtype=st.sampled_from(["float64", "float16"]), seed=st.integers(0, 2**16))
 def test_random_conv_transpose_problems(params, dtype, seed):  # CONVT-DEF-1, CONVT-GRAD-1
     for op in ("conv_transpose", "conv_transpose_backward"):
         check_random(op, params, dtype, seed)
 
 
 @settings(max_examples=30, deadline=None)
-@given(params=pool_problems(MaxPoolParams), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+@given(params=MAX_POOL_PROBLEMS, dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
 def test_random_max_pool_problems(params, dtype, seed):  # MAXPOOL-DEF-1, MAXPOOL-GRAD-1, POOL-CEIL-1
     for op in ("max_pool", "max_pool_backward"):
         check_random(op, params, dtype, seed)
 
 
 @settings(max_examples=30, deadline=None)
-@given(params=pool_problems(AvgPoolParams), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
+@given(params=AVG_POOL_PROBLEMS, dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16))
 def test_random_avg_pool_problems(params, dtype, seed):  # AVGPOOL-DEF-1, AVGPOOL-GRAD-1
     for op in ("avg_pool", "avg_pool_backward"):
         check_random(op, params, dtype, seed)
