@@ -108,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 ratio = f"{m['peak'] / limit:.2f}" if backend == "im2col" else "—"
                 budget_text = f"{budget // MiB} MiB" if backend == "im2col" else "—"
+                limit_text = f"{limit / MiB:.0f}Mi" if backend == "im2col" else "—"
                 print(f"{backend:<8} {budget_text:>8} {op:<14} {mode:<12} {m['inputs'] / MiB:>6.0f}Mi "
-                      f"{m['outputs'] / MiB:>6.0f}Mi {m['peak'] / MiB:>6.0f}Mi "
-                      f"{limit / MiB if backend == 'im2col' else float('nan'):>8.0f}Mi {ratio:>17} {m['seconds']:>8.2f}",
-                      flush=True)
+                      f"{m['outputs'] / MiB:>6.0f}Mi {m['peak'] / MiB:>6.0f}Mi {limit_text:>10} {ratio:>17} "
+                      f"{m['seconds']:>8.2f}", flush=True)
     print("peak = high-water mark over the one before the call (inputs already allocated); MiB = 2^20 bytes")
     if args.json:
         Path(args.json).write_text(json.dumps({"layer": {k: list(v) if isinstance(v, tuple) else v

@@ -38,13 +38,16 @@ JSON (``--json FILE``; :meth:`BenchResult.to_json`)
 ::
 
     {"format": "convspec-bench", "version": 1,
-     "machine": {"date", "platform", "cpu", "cpu_count", "python", "numpy", "torch", "torch_threads",
+     "machine": {"date", "convspec", "git_commit" | null, "platform", "cpu", "cpu_count", "python",
+                 "numpy", "torch" | null, "torch_threads" | null,
                  "blas": [{"user_api", "internal_api", "version", "architecture", "num_threads",
                            "threading_layer", "library"}],     # threadpoolctl, else numpy's config
                  "blas_source": "threadpoolctl" | "numpy config",
-                 "environment": {"OPENBLAS_CORETYPE": str | null, "OPENBLAS_L2_SIZE": ..., ...}},
+                 "environment": {"OPENBLAS_CORETYPE": str | null, "OPENBLAS_L2_SIZE": ..., ...},
+                 "load_average": {"before": [1, 5, 15 min], "after": [...]} | null},
      "settings": {"backends": [...], "baseline": "torch" | null, "dtypes": [...], "repeat", "warmup",
-                  "directions": ["forward", "backward"], "suites": [...]},
+                  "directions": ["forward", "backward"], "suites": [...], "batch": int | null, "seed",
+                  "threads": int | null},
      "notes": [str, ...],
      "layers": [{"suite", "name", "kind", "params": {constructor arguments}, "macs", "flops":
                  {"forward", "backward"}, "gemm": {"groups", "m", "n", "k"} | null}],
@@ -77,6 +80,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -792,11 +796,27 @@ def blas_info() -> tuple[str, list[dict[str, Any]]]:
         return "numpy config", []
 
 
+def _git_commit() -> str | None:
+    """The checkout's commit (``+changes`` when convspec/ differs from it); None outside a checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "convspec"], cwd=root, capture_output=True,
+                               timeout=5, check=False).returncode != 0
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+changes" if dirty else "") if commit else None
+
+
 def machine_info() -> dict[str, Any]:
     """Date, platform, CPU, versions, BLAS libraries and the BLAS environment variables."""
+    from . import __version__
+
     source, libraries = blas_info()
     info: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "convspec": __version__, "git_commit": _git_commit(),
         "platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "numpy": np.__version__, "torch": None, "torch_threads": None,
         "blas": libraries, "blas_source": source,
@@ -811,8 +831,9 @@ def machine_info() -> dict[str, Any]:
 
 def header_lines(machine: Mapping[str, Any]) -> list[str]:
     torch = f" · torch {machine['torch']} ({machine['torch_threads']} threads)" if machine.get("torch") else ""
-    lines = [(f"convspec bench · {machine['date']} · {machine['cpu']} · {machine['cpu_count']} CPUs · "
-              f"Python {machine['python']} · numpy {machine['numpy']}{torch}")]
+    commit = f" (commit {machine['git_commit']})" if machine.get("git_commit") else ""
+    lines = [(f"convspec bench {machine.get('convspec', '')}{commit} · {machine['date']} · {machine['cpu']} · "
+              f"{machine['cpu_count']} CPUs · Python {machine['python']} · numpy {machine['numpy']}{torch}")]
     blas = "; ".join(
         f"{lib['internal_api']} {lib['version'] or ''}".strip()
         + (f" core {lib['architecture']}" if lib.get("architecture") else "")
