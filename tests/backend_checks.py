@@ -351,3 +351,107 @@ def pool_problems(draw: Any, params_type: type, *, max_kernel: int, max_dilation
     except InvalidParams:  # a window left empty by dilation gaps (POOL-WINDOW-1): drop the padding
         unpadded = [max(n, d * (k - 1) + 1) for n, k, d in zip(size, kernel, dilation)]
         return params_type(padding=0, **{**kwargs, "input_shape": kwargs["input_shape"][:2] + tuple(unpadded)})
+
+
+@st.composite
+def conv_params(draw: Any, *, max_rank: int, max_size: int) -> ConvParams:
+    """Convolutions of rank 1 to ``max_rank``, spatial sizes up to ``max_size``, every padding mode
+    with pads up to 3 (n − 1 for reflect, n for circular), groups up to 2, with or without a bias."""
+    rank = draw(st.integers(1, max_rank), label="rank")
+    groups = draw(st.integers(1, 2), label="groups")
+    c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(rank))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(rank))
+    mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="padding_mode")
+    size = tuple(draw(st.integers(d * (k - 1) + 1, max_size)) for k, d in zip(kernel, dilation))
+    limit = {"reflect": lambda n: n - 1, "circular": lambda n: n}.get(mode, lambda n: 3)
+    pads = tuple((draw(st.integers(0, min(3, limit(n)))), draw(st.integers(0, min(3, limit(n))))) for n in size)
+    return ConvParams(input_shape=(draw(st.integers(0, 2)), c_in) + size, weight_shape=(c_out, c_in // groups) + kernel,
+                      bias_shape=draw(st.sampled_from([None, (c_out,)])), stride=stride, padding=pads,
+                      dilation=dilation, groups=groups, padding_mode=mode)
+
+
+def check_conv_and_its_transpose(backend: Any, params: ConvParams) -> None:
+    """conv and conv_backward of ``params``; with zeros padding also conv_transpose and its
+    gradients of the transposed problem (CONV-DEF-1, CONV-GRAD-1, CONVT-DEF-1, CONVT-GRAD-1)."""
+    check_op(backend, "conv", params)
+    check_op(backend, "conv_backward", params, seed=1)
+    if params.padding_mode == "zeros":
+        transpose = ConvTransposeParams(
+            input_shape=params.output_shape, weight_shape=(params.weight_shape[0], params.weight_shape[1]) +
+            params.kernel_size, stride=params.stride, padding=params.pads, dilation=params.dilation,
+            groups=params.groups, output_padding=params.output_padding_for_input(),
+            bias_shape=None if params.bias_shape is None else (params.input_shape[1],))
+        check_op(backend, "conv_transpose", transpose, seed=2)
+        check_op(backend, "conv_transpose_backward", transpose, seed=3)
+
+
+def pool_data(params: Any, values: list[float], seed: int) -> np.ndarray:
+    """x drawn from a few ``values`` (many ties, whole windows of one value), float32."""
+    rng = np.random.default_rng(seed)
+    return rng.choice(np.array(values, dtype=np.float32), size=params.input_shape)
+
+
+def check_pools(backend: Any, max_params: MaxPoolParams, avg_params: AvgPoolParams) -> None:
+    """max pool on x of 0, 1, 2 and −inf (ties and −inf windows) and its gradient; avg pool and its
+    gradient on normal data (MAXPOOL-*, AVGPOOL-*, POOL-CEIL-1)."""
+    x = pool_data(max_params, [0.0, 1.0, 2.0, -np.inf], seed=11)
+    check_op(backend, "max_pool", max_params, arrays={"x": x})
+    dy = np.random.default_rng(12).standard_normal(max_params.output_shape).astype(np.float32)
+    check_op(backend, "max_pool_backward", max_params, arrays={"x": x, "dy": dy})
+    check_op(backend, "avg_pool", avg_params)
+    check_op(backend, "avg_pool_backward", avg_params, seed=1)
+
+
+def check_max_pool_ties(backend: Any, params: MaxPoolParams) -> None:
+    """MAXPOOL-TIE-1, MAXPOOL-INDEX-1: x of 0, 1 and 2 only, and the gradient routed by it."""
+    x = pool_data(params, [0.0, 1.0, 2.0], seed=3)
+    check_op(backend, "max_pool", params, arrays={"x": x})
+    dy = np.random.default_rng(4).standard_normal(params.output_shape).astype(np.float32)
+    check_op(backend, "max_pool_backward", params, arrays={"x": x, "dy": dy})
+
+
+def check_max_pool_minus_inf_windows(backend: Any, params: MaxPoolParams) -> dict[str, Any]:
+    """MAXPOOL-DEF-1, MAXPOOL-TIE-1: x three quarters −inf; every index lies in its window (never
+    in the padding); the gradient too. Returns the forward outputs."""
+    x = pool_data(params, [-np.inf, -np.inf, -np.inf, 1.0], seed=5)
+    got = check_op(backend, "max_pool", params, arrays={"x": x})
+    assert window_members(params, got["indices"]).all()
+    dy = np.random.default_rng(6).standard_normal(params.output_shape).astype(np.float32)
+    check_op(backend, "max_pool_backward", params, arrays={"x": x, "dy": dy})
+    return got
+
+
+def check_max_pool_nan_windows(backend: Any, params: MaxPoolParams) -> None:
+    """MAXPOOL-NAN-1, MAXPOOL-GRAD-1: windows with NaN give NaN and the index of one of their NaNs;
+    the gradient follows the backend's own choice of NaN (dy added at its indices)."""
+    x = pool_data(params, [np.nan, 0.0, 1.0, 2.0, -np.inf, np.inf], seed=7)
+    got = check_op(backend, "max_pool", params, arrays={"x": x})
+    assert np.isnan(got["y"]).any()
+    dy = np.random.default_rng(8).standard_normal(params.output_shape).astype(np.float32)
+    dx = backend.max_pool_backward(x, dy, params)
+    routed = np.zeros(params.input_shape[:2] + (int(np.prod(params.input_shape[2:])),))
+    n, c = np.indices(params.output_shape[:2])
+    flat = got["indices"].reshape(params.output_shape[:2] + (-1,))
+    np.add.at(routed, (n[..., None], c[..., None], flat), dy.reshape(flat.shape))
+    np.testing.assert_allclose(dx, routed.reshape(params.input_shape), rtol=2e-7, atol=0)
+
+
+def check_repeated_calls_bitwise_identical(backend: Any, params: ConvParams) -> None:
+    """HYGIENE-3: conv_backward twice on the same float32 inputs gives the same bytes."""
+    arrays = make_arrays("conv_backward", params, "float32", np.random.default_rng(0))
+    first = backend.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
+    second = backend.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
+    for a, b in zip(first, second):
+        assert a is b is None or a.tobytes() == b.tobytes()
+
+
+def check_mismatched_arrays_are_refused(backend: Any) -> None:
+    """LAYOUT-1, DTYPE-1: float32 x shorter than the params say, or w in float64, raise InvalidParams."""
+    params = ConvParams(input_shape=(1, 2, 5), weight_shape=(3, 2, 3))
+    x, w = np.zeros((1, 2, 5), np.float32), np.zeros((3, 2, 3), np.float32)
+    with pytest.raises(InvalidParams):
+        backend.conv(x[:, :, :4], w, None, params)
+    with pytest.raises(InvalidParams):
+        backend.conv(x, w.astype(np.float64), None, params)

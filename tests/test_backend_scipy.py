@@ -18,7 +18,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backend_checks import assert_within_bound, check_op, engine_model, make_arrays, window_members
+from backend_checks import (
+    assert_within_bound,
+    check_conv_and_its_transpose,
+    check_max_pool_minus_inf_windows,
+    check_max_pool_nan_windows,
+    check_max_pool_ties,
+    check_mismatched_arrays_are_refused,
+    check_op,
+    check_pools,
+    check_repeated_calls_bitwise_identical,
+    conv_params,
+    engine_model,
+    make_arrays,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +43,6 @@ from convspec.spec import (
     AvgPoolParams,
     ConvParams,
     ConvTransposeParams,
-    InvalidParams,
     MaxPoolParams,
 )
 from convspec.conformance.cases import Case
@@ -227,46 +239,20 @@ def test_pools_in_every_dtype(dtype):  # DTYPE-1
         check_op(DIRECT, "avg_pool_backward", avg, dtype, seed=1)
 
 
-def pool_data(params: Any, values: list[float], seed: int) -> np.ndarray:
-    """x drawn from a few ``values`` (many ties, whole windows of one value)."""
-    rng = np.random.default_rng(seed)
-    return rng.choice(np.array(values, dtype=np.float32), size=params.input_shape)
-
-
 @pytest.mark.parametrize("case", ["1d-ceil-overhang", "2d-asymmetric-ceil", "2d-pad-over-half-kernel",
                                   "2d-dilated-ceil", "3d-asymmetric-ceil"])
 def test_max_pool_ties_take_the_first_in_row_major_window_order(case):  # MAXPOOL-TIE-1, MAXPOOL-INDEX-1
-    params = MaxPoolParams(**POOL_CASES[case])
-    x = pool_data(params, [0.0, 1.0, 2.0], seed=3)
-    check_op(DIRECT, "max_pool", params, arrays={"x": x})
-    dy = np.random.default_rng(4).standard_normal(params.output_shape).astype(np.float32)
-    check_op(DIRECT, "max_pool_backward", params, arrays={"x": x, "dy": dy})
+    check_max_pool_ties(DIRECT, MaxPoolParams(**POOL_CASES[case]))
 
 
 @pytest.mark.parametrize("case", ["1d-ceil-overhang", "2d-pad-over-half-kernel", "2d-dilated-ceil", "3d-asymmetric-ceil"])
 def test_max_pool_all_minus_inf_windows_never_select_padding(case):  # MAXPOOL-DEF-1, MAXPOOL-TIE-1
-    params = MaxPoolParams(**POOL_CASES[case])
-    x = pool_data(params, [-np.inf, -np.inf, -np.inf, 1.0], seed=5)
-    got = check_op(DIRECT, "max_pool", params, arrays={"x": x})
-    assert window_members(params, got["indices"]).all()
-    dy = np.random.default_rng(6).standard_normal(params.output_shape).astype(np.float32)
-    check_op(DIRECT, "max_pool_backward", params, arrays={"x": x, "dy": dy})
+    check_max_pool_minus_inf_windows(DIRECT, MaxPoolParams(**POOL_CASES[case]))
 
 
 @pytest.mark.parametrize("case", ["1d-ceil-overhang", "2d-asymmetric-ceil", "2d-dilated-ceil", "3d-asymmetric-ceil"])
 def test_max_pool_nan_windows_give_nan_and_the_index_of_a_nan(case):  # MAXPOOL-NAN-1
-    params = MaxPoolParams(**POOL_CASES[case])
-    x = pool_data(params, [np.nan, 0.0, 1.0, 2.0, -np.inf, np.inf], seed=7)
-    got = check_op(DIRECT, "max_pool", params, arrays={"x": x})
-    assert np.isnan(got["y"]).any()
-    # The gradient follows the backend's own choice of NaN (MAXPOOL-GRAD-1).
-    dy = np.random.default_rng(8).standard_normal(params.output_shape)
-    dx = DIRECT.max_pool_backward(x, dy.astype(np.float32), params)
-    routed = np.zeros(params.input_shape[:2] + (int(np.prod(params.input_shape[2:])),))
-    n, c = np.indices(params.output_shape[:2])
-    flat = got["indices"].reshape(params.output_shape[:2] + (-1,))
-    np.add.at(routed, (n[..., None], c[..., None], flat), dy.astype(np.float32).reshape(flat.shape))
-    np.testing.assert_allclose(dx, routed.reshape(params.input_shape), rtol=2e-7, atol=0)
+    check_max_pool_nan_windows(DIRECT, MaxPoolParams(**POOL_CASES[case]))
 
 
 def test_max_pool_signed_zero_ties_return_the_first_element():  # MAXPOOL-TIE-1, ERR-EXACT-1
@@ -531,36 +517,10 @@ def test_avg_pool_nan_does_not_spread_past_its_windows():  # AVGPOOL-DEF-1, ERR-
 
 # -- random configurations -------------------------------------------------------------------------
 
-@st.composite
-def conv_params(draw_: Any) -> ConvParams:
-    rank = draw_(st.integers(1, 2), label="rank")
-    groups = draw_(st.integers(1, 2), label="groups")
-    c_in, c_out = groups * draw_(st.integers(1, 2)), groups * draw_(st.integers(1, 3))
-    kernel = tuple(draw_(st.integers(1, 3)) for _ in range(rank))
-    dilation = tuple(draw_(st.integers(1, 2)) for _ in range(rank))
-    stride = tuple(draw_(st.integers(1, 3)) for _ in range(rank))
-    mode = draw_(st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="padding_mode")
-    size = tuple(draw_(st.integers(d * (k - 1) + 1, 7)) for k, d in zip(kernel, dilation))
-    limit = {"reflect": lambda n: n - 1, "circular": lambda n: n}.get(mode, lambda n: 3)
-    pads = tuple((draw_(st.integers(0, min(3, limit(n)))), draw_(st.integers(0, min(3, limit(n))))) for n in size)
-    return ConvParams(input_shape=(draw_(st.integers(0, 2)), c_in) + size, weight_shape=(c_out, c_in // groups) + kernel,
-                      bias_shape=draw_(st.sampled_from([None, (c_out,)])), stride=stride, padding=pads,
-                      dilation=dilation, groups=groups, padding_mode=mode)
-
-
 @settings(max_examples=30, deadline=None)
-@given(params=conv_params())
+@given(params=conv_params(max_rank=2, max_size=7))
 def test_random_convs_match_the_reference(params):  # CONV-DEF-1, CONV-GRAD-1, CONVT-DEF-1, CONVT-GRAD-1
-    check_op(DIRECT, "conv", params)
-    check_op(DIRECT, "conv_backward", params, seed=1)
-    if params.padding_mode == "zeros":
-        transpose = ConvTransposeParams(
-            input_shape=params.output_shape, weight_shape=(params.weight_shape[0], params.weight_shape[1]) +
-            params.kernel_size, stride=params.stride, padding=params.pads, dilation=params.dilation,
-            groups=params.groups, output_padding=params.output_padding_for_input(),
-            bias_shape=None if params.bias_shape is None else (params.input_shape[1],))
-        check_op(DIRECT, "conv_transpose", transpose, seed=2)
-        check_op(DIRECT, "conv_transpose_backward", transpose, seed=3)
+    check_conv_and_its_transpose(DIRECT, params)
 
 
 @st.composite
@@ -583,13 +543,7 @@ def pool_params(draw_: Any) -> tuple[MaxPoolParams, AvgPoolParams]:
 @settings(max_examples=30, deadline=None)
 @given(both=pool_params())
 def test_random_pools_match_the_reference(both):  # MAXPOOL-*, AVGPOOL-*, POOL-CEIL-1
-    max_params, avg_params = both
-    x = pool_data(max_params, [0.0, 1.0, 2.0, -np.inf], seed=11)
-    check_op(DIRECT, "max_pool", max_params, arrays={"x": x})
-    dy = np.random.default_rng(12).standard_normal(max_params.output_shape).astype(np.float32)
-    check_op(DIRECT, "max_pool_backward", max_params, arrays={"x": x, "dy": dy})
-    check_op(DIRECT, "avg_pool", avg_params)
-    check_op(DIRECT, "avg_pool_backward", avg_params, seed=1)
+    check_pools(DIRECT, *both)
 
 
 # -- capabilities and hygiene ----------------------------------------------------------------------
@@ -616,22 +570,11 @@ def test_every_case_is_declared_supported_in_every_dtype(backend):  # capabiliti
 
 
 def test_repeated_calls_are_bitwise_identical():  # HYGIENE-3
-    params = ConvParams(**CONV_CASES["3d-reflect-grouped"])
-    rng = np.random.default_rng(0)
-    arrays = make_arrays("conv_backward", params, "float32", rng)
-    first = DIRECT.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
-    second = DIRECT.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
-    for a, b in zip(first, second):
-        assert a is b is None or a.tobytes() == b.tobytes()
+    check_repeated_calls_bitwise_identical(DIRECT, ConvParams(**CONV_CASES["3d-reflect-grouped"]))
 
 
 def test_arrays_that_do_not_match_the_params_are_refused():  # LAYOUT-1, DTYPE-1
-    params = ConvParams(input_shape=(1, 2, 5), weight_shape=(3, 2, 3))
-    x, w = np.zeros((1, 2, 5), np.float32), np.zeros((3, 2, 3), np.float32)
-    with pytest.raises(InvalidParams):
-        DIRECT.conv(x[:, :, :4], w, None, params)
-    with pytest.raises(InvalidParams):
-        DIRECT.conv(x, w.astype(np.float64), None, params)
+    check_mismatched_arrays_are_refused(DIRECT)
 
 
 def test_importing_the_module_does_not_import_scipy():  # DESIGN: lazy heavy imports

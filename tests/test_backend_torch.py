@@ -21,7 +21,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from backend_checks import check_op, make_arrays, window_members
+from backend_checks import (
+    check_conv_and_its_transpose,
+    check_max_pool_minus_inf_windows,
+    check_max_pool_nan_windows,
+    check_max_pool_ties,
+    check_mismatched_arrays_are_refused,
+    check_op,
+    check_pools,
+    check_repeated_calls_bitwise_identical,
+    conv_params,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +43,6 @@ from convspec.spec import (  # noqa: E402
     AvgPoolParams,
     ConvParams,
     ConvTransposeParams,
-    InvalidParams,
     MaxPoolParams,
     Unsupported,
     pool_output_size,
@@ -210,50 +219,24 @@ def test_pools_in_every_dtype(case, dtype):  # DTYPE-1 (CPU avg_pool3d has no ha
         check_op(CPU, "avg_pool_backward", avg, dtype, seed=1)
 
 
-def pool_data(params: Any, values: list[float], seed: int) -> np.ndarray:
-    """x drawn from a few ``values`` (many ties, whole windows of one value)."""
-    rng = np.random.default_rng(seed)
-    return rng.choice(np.array(values, dtype=np.float32), size=params.input_shape)
-
-
 SPECIAL_POOL_CASES = ["1d-ceil-overhang", "2d-asymmetric-ceil", "2d-pad-over-half-kernel", "2d-dilated-ceil",
                       "3d-asymmetric-ceil", "2d-native-ceil", "3d-native-ceil", "1d-native-dilated-ceil"]
 
 
 @pytest.mark.parametrize("case", SPECIAL_POOL_CASES)
 def test_max_pool_ties_take_the_first_in_row_major_window_order(case):  # MAXPOOL-TIE-1, MAXPOOL-INDEX-1
-    params = MaxPoolParams(**POOL_CASES[case])
-    x = pool_data(params, [0.0, 1.0, 2.0], seed=3)
-    check_op(CPU, "max_pool", params, arrays={"x": x})
-    dy = np.random.default_rng(4).standard_normal(params.output_shape).astype(np.float32)
-    check_op(CPU, "max_pool_backward", params, arrays={"x": x, "dy": dy})
+    check_max_pool_ties(CPU, MaxPoolParams(**POOL_CASES[case]))
 
 
 @pytest.mark.parametrize("case", SPECIAL_POOL_CASES)
 def test_max_pool_all_minus_inf_windows_never_select_padding(case):  # MAXPOOL-DEF-1, MAXPOOL-TIE-1
-    params = MaxPoolParams(**POOL_CASES[case])
-    x = pool_data(params, [-np.inf, -np.inf, -np.inf, 1.0], seed=5)
-    got = check_op(CPU, "max_pool", params, arrays={"x": x})
-    assert window_members(params, got["indices"]).all()
+    got = check_max_pool_minus_inf_windows(CPU, MaxPoolParams(**POOL_CASES[case]))
     assert (got["y"] == -np.inf).any()
-    dy = np.random.default_rng(6).standard_normal(params.output_shape).astype(np.float32)
-    check_op(CPU, "max_pool_backward", params, arrays={"x": x, "dy": dy})
 
 
 @pytest.mark.parametrize("case", SPECIAL_POOL_CASES)
 def test_max_pool_nan_windows_give_nan_and_the_index_of_a_nan(case):  # MAXPOOL-NAN-1, MAXPOOL-GRAD-1
-    params = MaxPoolParams(**POOL_CASES[case])
-    x = pool_data(params, [np.nan, 0.0, 1.0, 2.0, -np.inf, np.inf], seed=7)
-    got = check_op(CPU, "max_pool", params, arrays={"x": x})
-    assert np.isnan(got["y"]).any()
-    # The gradient follows the backend's own choice of NaN.
-    dy = np.random.default_rng(8).standard_normal(params.output_shape).astype(np.float32)
-    dx = CPU.max_pool_backward(x, dy, params)
-    routed = np.zeros(params.input_shape[:2] + (int(np.prod(params.input_shape[2:])),))
-    n, c = np.indices(params.output_shape[:2])
-    flat = got["indices"].reshape(params.output_shape[:2] + (-1,))
-    np.add.at(routed, (n[..., None], c[..., None], flat), dy.reshape(flat.shape))
-    np.testing.assert_allclose(dx, routed.reshape(params.input_shape), rtol=2e-7, atol=0)
+    check_max_pool_nan_windows(CPU, MaxPoolParams(**POOL_CASES[case]))
 
 
 @pytest.mark.parametrize("padding", [0, ((1, 0),)], ids=["native", "padded"])
@@ -302,36 +285,10 @@ def test_torch_ceil_mode_sizes_follow_the_spec_wherever_torch_pools_natively(): 
 
 # -- random configurations -------------------------------------------------------------------------
 
-@st.composite
-def conv_params(draw_: Any) -> ConvParams:
-    rank = draw_(st.integers(1, 3), label="rank")
-    groups = draw_(st.integers(1, 2), label="groups")
-    c_in, c_out = groups * draw_(st.integers(1, 2)), groups * draw_(st.integers(1, 3))
-    kernel = tuple(draw_(st.integers(1, 3)) for _ in range(rank))
-    dilation = tuple(draw_(st.integers(1, 2)) for _ in range(rank))
-    stride = tuple(draw_(st.integers(1, 3)) for _ in range(rank))
-    mode = draw_(st.sampled_from(["zeros", "reflect", "replicate", "circular"]), label="padding_mode")
-    size = tuple(draw_(st.integers(d * (k - 1) + 1, 6)) for k, d in zip(kernel, dilation))
-    limit = {"reflect": lambda n: n - 1, "circular": lambda n: n}.get(mode, lambda n: 3)
-    pads = tuple((draw_(st.integers(0, min(3, limit(n)))), draw_(st.integers(0, min(3, limit(n))))) for n in size)
-    return ConvParams(input_shape=(draw_(st.integers(0, 2)), c_in) + size, weight_shape=(c_out, c_in // groups) + kernel,
-                      bias_shape=draw_(st.sampled_from([None, (c_out,)])), stride=stride, padding=pads,
-                      dilation=dilation, groups=groups, padding_mode=mode)
-
-
 @settings(max_examples=30, deadline=None)
-@given(params=conv_params())
+@given(params=conv_params(max_rank=3, max_size=6))
 def test_random_convs_match_the_reference(params):  # CONV-DEF-1, CONV-GRAD-1, CONVT-DEF-1, CONVT-GRAD-1
-    check_op(CPU, "conv", params)
-    check_op(CPU, "conv_backward", params, seed=1)
-    if params.padding_mode == "zeros":
-        transpose = ConvTransposeParams(
-            input_shape=params.output_shape, weight_shape=(params.weight_shape[0], params.weight_shape[1]) +
-            params.kernel_size, stride=params.stride, padding=params.pads, dilation=params.dilation,
-            groups=params.groups, output_padding=params.output_padding_for_input(),
-            bias_shape=None if params.bias_shape is None else (params.input_shape[1],))
-        check_op(CPU, "conv_transpose", transpose, seed=2)
-        check_op(CPU, "conv_transpose_backward", transpose, seed=3)
+    check_conv_and_its_transpose(CPU, params)
 
 
 @st.composite
@@ -354,13 +311,7 @@ def pool_params(draw_: Any) -> tuple[MaxPoolParams, AvgPoolParams]:
 @settings(max_examples=30, deadline=None)
 @given(both=pool_params())
 def test_random_pools_match_the_reference(both):  # MAXPOOL-*, AVGPOOL-*, POOL-CEIL-1
-    max_params, avg_params = both
-    x = pool_data(max_params, [0.0, 1.0, 2.0, -np.inf], seed=11)
-    check_op(CPU, "max_pool", max_params, arrays={"x": x})
-    dy = np.random.default_rng(12).standard_normal(max_params.output_shape).astype(np.float32)
-    check_op(CPU, "max_pool_backward", max_params, arrays={"x": x, "dy": dy})
-    check_op(CPU, "avg_pool", avg_params)
-    check_op(CPU, "avg_pool_backward", avg_params, seed=1)
+    check_pools(CPU, *both)
 
 
 # -- capabilities: declared limits, supported cases ------------------------------------------------
@@ -425,13 +376,7 @@ def test_nnpack_is_off_during_a_call_and_restored_after(monkeypatch):  # ERR-NON
 
 
 def test_repeated_calls_are_bitwise_identical():  # HYGIENE-3
-    params = ConvParams(**CONV_CASES["3d-reflect-grouped"])
-    rng = np.random.default_rng(0)
-    arrays = make_arrays("conv_backward", params, "float32", rng)
-    first = CPU.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
-    second = CPU.conv_backward(arrays["x"], arrays["w"], arrays["dy"], params)
-    for a, b in zip(first, second):
-        assert a is b is None or a.tobytes() == b.tobytes()
+    check_repeated_calls_bitwise_identical(CPU, ConvParams(**CONV_CASES["3d-reflect-grouped"]))
 
 
 def test_read_only_inputs_are_accepted_and_left_alone():  # HYGIENE-1
@@ -442,12 +387,7 @@ def test_read_only_inputs_are_accepted_and_left_alone():  # HYGIENE-1
 
 
 def test_arrays_that_do_not_match_the_params_are_refused():  # LAYOUT-1, DTYPE-1
-    params = ConvParams(input_shape=(1, 2, 5), weight_shape=(3, 2, 3))
-    x, w = np.zeros((1, 2, 5), np.float32), np.zeros((3, 2, 3), np.float32)
-    with pytest.raises(InvalidParams):
-        CPU.conv(x[:, :, :4], w, None, params)
-    with pytest.raises(InvalidParams):
-        CPU.conv(x, w.astype(np.float64), None, params)
+    check_mismatched_arrays_are_refused(CPU)
 
 
 def test_constructor_arguments_are_checked():
