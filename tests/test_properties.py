@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
-from mutants import BackwardDxIgnoresStride
+from mutants import BackwardDxIgnoresStride, MaxPoolPaddedIndex
 
 import convspec.conformance.properties as properties_module
 from convspec.backends import Capabilities
@@ -173,18 +173,6 @@ class AvgPoolOverhangCounts(Mutant):
         if params.count_include_pad and params.divisor_override is None:
             params = rebuild(params, divisor_override=math.prod(params.kernel_size))
         return self.inner.avg_pool(x, params)
-
-
-class MaxPoolPaddedIndex(Mutant):
-    """Indices flattened in the padded plane instead of the unpadded one."""
-
-    def max_pool(self, x, params):
-        y, indices = self.inner.max_pool(x, params)
-        spatial = params.input_shape[2:]
-        coords = np.unravel_index(np.asarray(indices), spatial)
-        padded = tuple(n + before + after for n, (before, after) in zip(spatial, params.pads))
-        shifted = tuple(c + before for c, (before, _) in zip(coords, params.pads))
-        return y, np.ravel_multi_index(shifted, padded).astype(np.int64)
 
 
 class AvgPoolBackwardFullKernel(Mutant):
