@@ -22,6 +22,11 @@ from typing import Any
 import numpy as np
 import pytest
 from backend_checks import (
+    AVG_VARIANTS,
+    CONV_CASES,
+    CONVT_CASES,
+    NATIVE_POOL_CASES,
+    POOL_CASES,
     check_conv_and_its_transpose,
     check_max_pool_minus_inf_windows,
     check_max_pool_nan_windows,
@@ -58,77 +63,8 @@ CPU = TorchBackend()
 
 # -- the cases -------------------------------------------------------------------------------------
 
-CONV_CASES = {
-    "1d-bias": dict(input_shape=(2, 3, 9), weight_shape=(4, 3, 3), bias_shape=(4,), padding=1),
-    "1d-stride-over-kernel-dilated-asymmetric": dict(input_shape=(2, 2, 17), weight_shape=(3, 2, 2), stride=4,
-                                                     dilation=3, padding=((2, 1),)),
-    "2d-groups-same-lower-strided": dict(input_shape=(2, 4, 7, 6), weight_shape=(6, 2, 3, 2), bias_shape=(6,),
-                                         groups=2, stride=(2, 1), padding="same_lower"),
-    "2d-depthwise-same-dilated": dict(input_shape=(1, 3, 6, 7), weight_shape=(6, 1, 3, 3), groups=3, dilation=2,
-                                      padding="same"),
-    "3d-asymmetric": dict(input_shape=(2, 2, 4, 5, 3), weight_shape=(2, 2, 2, 3, 2), bias_shape=(2,),
-                          stride=(1, 2, 1), padding=((1, 0), (0, 2), (1, 1))),
-    "1d-reflect-pad-n-1": dict(input_shape=(1, 2, 4), weight_shape=(2, 2, 3), padding=((3, 3),),
-                               padding_mode="reflect"),
-    "2d-reflect-asymmetric": dict(input_shape=(2, 2, 5, 4), weight_shape=(3, 2, 3, 2), stride=(1, 2),
-                                  padding=((2, 1), (3, 0)), padding_mode="reflect"),
-    "3d-reflect-grouped": dict(input_shape=(1, 2, 3, 4, 3), weight_shape=(4, 1, 2, 2, 2), groups=2,
-                               padding=((1, 2), (0, 3), (2, 1)), padding_mode="reflect"),
-    "1d-replicate-over-n": dict(input_shape=(2, 1, 3), weight_shape=(2, 1, 2), padding=((4, 5),),
-                                padding_mode="replicate"),
-    "2d-replicate-strided-dilated": dict(input_shape=(1, 2, 3, 4), weight_shape=(2, 2, 2, 2), stride=2, dilation=2,
-                                         padding=((4, 1), (0, 5)), padding_mode="replicate"),
-    "3d-replicate": dict(input_shape=(1, 1, 2, 3, 2), weight_shape=(1, 1, 2, 2, 2), padding=1,
-                         padding_mode="replicate"),
-    "1d-circular-pad-n": dict(input_shape=(1, 2, 4), weight_shape=(3, 2, 3), padding=((4, 2),),
-                              padding_mode="circular", bias_shape=(3,)),
-    "2d-circular-same": dict(input_shape=(2, 2, 5, 4), weight_shape=(2, 2, 3, 4), padding="same",
-                             padding_mode="circular"),
-    "3d-circular": dict(input_shape=(1, 1, 3, 2, 4), weight_shape=(2, 1, 2, 2, 3), stride=(2, 1, 1),
-                        padding=((3, 0), (2, 2), (1, 4)), padding_mode="circular"),
-    "2d-empty-batch": dict(input_shape=(0, 2, 5, 5), weight_shape=(3, 2, 3, 3), bias_shape=(3,), padding=1),
-}
-
-CONVT_CASES = {
-    "1d-stride-output-padding-asymmetric": dict(input_shape=(2, 2, 5), weight_shape=(2, 3, 2), bias_shape=(3,),
-                                                stride=3, padding=((1, 0),), output_padding=2),
-    "1d-output-padding-over-stride": dict(input_shape=(1, 2, 6), weight_shape=(2, 1, 3), stride=1, dilation=3,
-                                          padding=((0, 1),), output_padding=2),
-    "2d-groups-dilated": dict(input_shape=(2, 4, 4, 3), weight_shape=(4, 3, 2, 3), groups=2, stride=(2, 1),
-                              dilation=2, padding=((1, 2), (0, 0)), output_padding=(1, 1)),
-    "2d-depthwise": dict(input_shape=(1, 3, 4, 4), weight_shape=(3, 1, 3, 3), bias_shape=(3,), groups=3, stride=2,
-                         padding=((0, 1), (1, 0))),
-    "3d-symmetric": dict(input_shape=(1, 2, 3, 3, 2), weight_shape=(2, 2, 2, 2, 2), stride=2, padding=1,
-                         output_padding=1),
-    "3d-asymmetric-strided": dict(input_shape=(2, 2, 2, 3, 2), weight_shape=(2, 2, 3, 2, 2), bias_shape=(4,),
-                                  groups=2, stride=(3, 1, 2), padding=((2, 0), (0, 1), (1, 1))),
-    "2d-empty-batch": dict(input_shape=(0, 2, 3, 3), weight_shape=(2, 2, 2, 2), bias_shape=(2,)),
-}
-
-POOL_CASES = {
-    "1d-ceil-overhang": dict(input_shape=(2, 3, 8), kernel_size=3, stride=2, padding=1, ceil_mode=True),
-    "1d-stride-over-kernel-ceil": dict(input_shape=(1, 2, 11), kernel_size=2, stride=4, ceil_mode=True),
-    "2d-asymmetric-ceil": dict(input_shape=(2, 2, 7, 6), kernel_size=(3, 2), stride=(2, 3), padding=((2, 0), (1, 1)),
-                               ceil_mode=True),
-    "2d-pad-over-half-kernel": dict(input_shape=(1, 2, 5, 5), kernel_size=3, stride=2, padding=2),
-    "2d-same-lower": dict(input_shape=(1, 2, 6, 5), kernel_size=(2, 3), stride=1, padding="same_lower"),
-    "2d-dilated-ceil": dict(input_shape=(1, 2, 7, 7), kernel_size=2, stride=2, dilation=3, padding=1, ceil_mode=True),
-    "3d-asymmetric-ceil": dict(input_shape=(1, 2, 4, 5, 3), kernel_size=(2, 3, 2), stride=(2, 2, 1),
-                               padding=((1, 0), (1, 1), (0, 1)), ceil_mode=True),
-    "3d-input-smaller-than-kernel": dict(input_shape=(1, 1, 2, 5, 5), kernel_size=3, stride=1, padding=1),
-    "2d-empty-batch": dict(input_shape=(0, 2, 5, 5), kernel_size=2),
-}
-
-AVG_VARIANTS = {"exclude-pad": dict(count_include_pad=False), "include-pad": dict(count_include_pad=True),
-                "divisor-override": dict(count_include_pad=False, divisor_override=3)}
-
-
-POOL_CASES.update({  # pools PyTorch takes natively (symmetric pads of at most kernel_size // 2)
-    "2d-native-ceil": dict(input_shape=(2, 2, 7, 6), kernel_size=3, stride=2, padding=1, ceil_mode=True),
-    "3d-native-ceil": dict(input_shape=(1, 2, 5, 4, 5), kernel_size=2, stride=2, padding=1, ceil_mode=True),
-    "1d-native-dilated-ceil": dict(input_shape=(2, 2, 9), kernel_size=3, stride=2, padding=1, dilation=2,
-                                   ceil_mode=True),
-})
+#: backend_checks' rank 1-3 cases (shared with the scipy tests) and the pools PyTorch takes natively.
+POOL_CASES = {**POOL_CASES, **NATIVE_POOL_CASES}
 
 
 def avg_reason(params: AvgPoolParams, dtype: str = "float32") -> str | None:

@@ -20,7 +20,7 @@ from typing import Any
 import backend_checks
 import numpy as np
 import pytest
-from backend_checks import make_arrays
+from backend_checks import AVG_VARIANTS, CONV_CASES, CONVT_CASES, NATIVE_POOL_CASES, POOL_CASES, make_arrays
 
 torch = pytest.importorskip("torch")
 
@@ -86,45 +86,16 @@ def check_op(backend: Any, op: str, params: Any, dtype: str | None = None, **kwa
 
 # -- the cases -------------------------------------------------------------------------------------
 
-CONV_CASES = {
-    "1d-bias": dict(input_shape=(2, 3, 9), weight_shape=(4, 3, 3), bias_shape=(4,), padding=1),
-    "2d-groups-same-lower-strided": dict(input_shape=(2, 4, 7, 6), weight_shape=(6, 2, 3, 2), bias_shape=(6,),
-                                         groups=2, stride=(2, 1), padding="same_lower"),
-    "2d-depthwise-same-dilated": dict(input_shape=(1, 3, 6, 7), weight_shape=(6, 1, 3, 3), groups=3, dilation=2,
-                                      padding="same"),
-    "3d-asymmetric": dict(input_shape=(2, 2, 4, 5, 3), weight_shape=(2, 2, 2, 3, 2), bias_shape=(2,),
-                          stride=(1, 2, 1), padding=((1, 0), (0, 2), (1, 1))),
-    "3d-reflect-grouped": dict(input_shape=(1, 2, 3, 4, 3), weight_shape=(4, 1, 2, 2, 2), groups=2,
-                               padding=((1, 2), (0, 3), (2, 1)), padding_mode="reflect"),
-    "2d-replicate-strided-dilated": dict(input_shape=(1, 2, 3, 4), weight_shape=(2, 2, 2, 2), stride=2, dilation=2,
-                                         padding=((4, 1), (0, 5)), padding_mode="replicate"),
-    "1d-circular-pad-n": dict(input_shape=(1, 2, 4), weight_shape=(3, 2, 3), padding=((4, 2),),
-                              padding_mode="circular", bias_shape=(3,)),
-    "2d-empty-batch": dict(input_shape=(0, 2, 5, 5), weight_shape=(3, 2, 3, 3), bias_shape=(3,), padding=1),
-}
+CONV_CASES = {name: CONV_CASES[name] for name in (
+    "1d-bias", "2d-groups-same-lower-strided", "2d-depthwise-same-dilated", "3d-asymmetric", "3d-reflect-grouped",
+    "2d-replicate-strided-dilated", "1d-circular-pad-n", "2d-empty-batch")}
 
-CONVT_CASES = {
-    "1d-stride-output-padding-asymmetric": dict(input_shape=(2, 2, 5), weight_shape=(2, 3, 2), bias_shape=(3,),
-                                                stride=3, padding=((1, 0),), output_padding=2),
-    "2d-groups-dilated": dict(input_shape=(2, 4, 4, 3), weight_shape=(4, 3, 2, 3), groups=2, stride=(2, 1),
-                              dilation=2, padding=((1, 2), (0, 0)), output_padding=(1, 1)),
-    "3d-symmetric": dict(input_shape=(1, 2, 3, 3, 2), weight_shape=(2, 2, 2, 2, 2), stride=2, padding=1,
-                         output_padding=1),
-}
+CONVT_CASES = {name: CONVT_CASES[name] for name in (
+    "1d-stride-output-padding-asymmetric", "2d-groups-dilated", "3d-symmetric")}
 
-POOL_CASES = {
-    "1d-ceil-overhang": dict(input_shape=(2, 3, 8), kernel_size=3, stride=2, padding=1, ceil_mode=True),
-    "2d-asymmetric-ceil": dict(input_shape=(2, 2, 7, 6), kernel_size=(3, 2), stride=(2, 3), padding=((2, 0), (1, 1)),
-                               ceil_mode=True),
-    "2d-native-ceil": dict(input_shape=(2, 2, 7, 6), kernel_size=3, stride=2, padding=1, ceil_mode=True),
-    "3d-native-ceil": dict(input_shape=(1, 2, 5, 4, 5), kernel_size=2, stride=2, padding=1, ceil_mode=True),
-    "3d-asymmetric-ceil": dict(input_shape=(1, 2, 4, 5, 3), kernel_size=(2, 3, 2), stride=(2, 2, 1),
-                               padding=((1, 0), (1, 1), (0, 1)), ceil_mode=True),
-    "3d-input-smaller-than-kernel": dict(input_shape=(1, 1, 2, 5, 5), kernel_size=3, stride=1, padding=1),
-}
-
-AVG_VARIANTS = {"exclude-pad": dict(count_include_pad=False), "include-pad": dict(count_include_pad=True),
-                "divisor-override": dict(count_include_pad=False, divisor_override=3)}
+POOL_CASES = {name: {**POOL_CASES, **NATIVE_POOL_CASES}[name] for name in (
+    "1d-ceil-overhang", "2d-asymmetric-ceil", "2d-native-ceil", "3d-native-ceil", "3d-asymmetric-ceil",
+    "3d-input-smaller-than-kernel")}
 
 #: Few terms per output, many outputs: TF32 rounding (u = 2**-11 per product) dwarfs the float32 bound.
 FEW_TERMS = {
