@@ -39,10 +39,10 @@ from convspec.spec import (
 
 __all__ = [
     "AVG_VARIANTS", "CONVT_CASES", "CONV_CASES", "NATIVE_POOL_CASES", "POOL_CASES",
-    "FAMILY_TYPES", "BoundModel", "assert_exact", "assert_indices", "assert_within_bound", "check_avg_pool_propagates_nan",
+    "BoundModel", "assert_exact", "assert_indices", "assert_within_bound", "check_avg_pool_propagates_nan",
     "check_infinities_and_nan", "check_invalid_arrays_are_refused", "check_max_pool_backward_accumulates",
     "check_max_pool_minus_infinity_never_loses_to_padding", "check_max_pool_nan_window", "check_max_pool_ties_first",
-    "check_op", "conv_problems", "conv_transpose_problems", "engine_model", "make_arrays", "pool_problems", "run_op", "seed_of", "window_members",
+    "check_op", "check_op_and_gradient", "family_cases", "conv_problems", "conv_transpose_problems", "engine_model", "make_arrays", "pool_problems", "run_op", "seed_of", "window_members",
 ]
 
 #: (backend, op, arrays, params) -> (mag, K) per output: the two inputs of ERR-BOUND-1.
@@ -190,6 +190,12 @@ def check_op(backend: Any, op: str, params: Any, dtype: str | None = None, *, ar
             assert_within_bound(f"{backend.name} {op} {name} {dtype} (K={k[name]})", out, ref[name],
                                  ctx.bound(mag[name], k[name], dtype))
     return got
+
+
+def check_op_and_gradient(backend: Any, op: str, params: Any, dtype: str | None = None, **kwargs: Any) -> None:
+    """``check_op`` of ``op`` (seed 0) and of ``op``_backward (seed 1) on the same problem."""
+    check_op(backend, op, params, dtype, **kwargs)
+    check_op(backend, f"{op}_backward", params, dtype, seed=1, **kwargs)
 
 
 # -- checks several backends' test files run ---------------------------------------------------------
@@ -352,11 +358,16 @@ NATIVE_POOL_CASES = {
 }
 
 
-#: The four op families: (forward, backward), parameter type; the test files pair them with tables.
-FAMILY_TYPES = ((("conv", "conv_backward"), ConvParams),
-                (("conv_transpose", "conv_transpose_backward"), ConvTransposeParams),
-                (("max_pool", "max_pool_backward"), MaxPoolParams),
-                (("avg_pool", "avg_pool_backward"), AvgPoolParams))
+def family_cases(*, conv: dict[str, dict[str, Any]], conv_transpose: dict[str, dict[str, Any]],
+                 max_pool: dict[str, dict[str, Any]], avg_pool: dict[str, dict[str, Any]]) -> list[Any]:
+    """pytest params (op, params_type, kwargs), id ``{op}-{name}``, for the forward and the backward op
+    of each family and each named problem of its table."""
+    families = ((("conv", "conv_backward"), ConvParams, conv),
+                (("conv_transpose", "conv_transpose_backward"), ConvTransposeParams, conv_transpose),
+                (("max_pool", "max_pool_backward"), MaxPoolParams, max_pool),
+                (("avg_pool", "avg_pool_backward"), AvgPoolParams, avg_pool))
+    return [pytest.param(op, params_type, kwargs, id=f"{op}-{name}")
+            for ops, params_type, table in families for name, kwargs in table.items() for op in ops]
 
 
 # -- random problems (hypothesis): every feature combined, derived so that each is valid -------------

@@ -23,6 +23,7 @@ from backend_checks import (
     check_op,
     conv_problems,
     conv_transpose_problems,
+    family_cases,
     make_arrays,
     pool_problems,
     run_op,
@@ -136,16 +137,7 @@ AVG_POOL = {
     "empty-batch-LAYOUT-1": dict(input_shape=(0, 2, 5, 5), kernel_size=2, count_include_pad=False),
 }
 
-FAMILIES = [
-    (("conv", "conv_backward"), ConvParams, CONV),
-    (("conv_transpose", "conv_transpose_backward"), ConvTransposeParams, CONV_TRANSPOSE),
-    (("max_pool", "max_pool_backward"), MaxPoolParams, MAX_POOL),
-    (("avg_pool", "avg_pool_backward"), AvgPoolParams, AVG_POOL),
-]
-CASES = [
-    pytest.param(op, params_type, kwargs, id=f"{op}-{name}")
-    for ops, params_type, table in FAMILIES for name, kwargs in table.items() for op in ops
-]
+CASES = family_cases(conv=CONV, conv_transpose=CONV_TRANSPOSE, max_pool=MAX_POOL, avg_pool=AVG_POOL)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -30,6 +30,7 @@ from backend_checks import (
     check_max_pool_ties,
     check_mismatched_arrays_are_refused,
     check_op,
+    check_op_and_gradient,
     check_pools,
     check_repeated_calls_bitwise_identical,
     conv_params,
@@ -80,30 +81,26 @@ POOL_CASES = {**POOL_CASES,  # SciPy is rank-generic: rank 4 too
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv_and_its_gradients_match_the_reference(case):  # CONV-DEF-1, CONV-GRAD-1, PAD-MODE-1, PAD-5
     params = ConvParams(**CONV_CASES[case])
-    check_op(DIRECT, "conv", params)
-    check_op(DIRECT, "conv_backward", params, seed=1)
+    check_op_and_gradient(DIRECT, "conv", params)
 
 
 @pytest.mark.parametrize("case", CONVT_CASES)
 def test_conv_transpose_and_its_gradients_match_the_reference(case):  # CONVT-DEF-1, CONVT-GRAD-1
     params = ConvTransposeParams(**CONVT_CASES[case])
-    check_op(DIRECT, "conv_transpose", params)
-    check_op(DIRECT, "conv_transpose_backward", params, seed=1)
+    check_op_and_gradient(DIRECT, "conv_transpose", params)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
 @pytest.mark.parametrize("case", ["2d-groups-same-lower-strided", "3d-reflect-grouped", "1d-circular-pad-n"])
 def test_conv_in_every_dtype(case, dtype):  # DTYPE-1, ERR-BOUND-1
     params = ConvParams(**CONV_CASES[case])
-    check_op(DIRECT, "conv", params, dtype)
-    check_op(DIRECT, "conv_backward", params, dtype, seed=1)
+    check_op_and_gradient(DIRECT, "conv", params, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
 def test_conv_transpose_in_every_dtype(dtype):  # DTYPE-1, CONVT-DEF-1
     params = ConvTransposeParams(**CONVT_CASES["2d-groups-dilated"])
-    check_op(DIRECT, "conv_transpose", params, dtype)
-    check_op(DIRECT, "conv_transpose_backward", params, dtype, seed=1)
+    check_op_and_gradient(DIRECT, "conv_transpose", params, dtype)
 
 
 def test_half_precision_is_computed_in_float32_and_rounded_once():  # DTYPE-1, ERR-BOUND-1
@@ -134,15 +131,13 @@ def test_fft_variant_declares_itself_non_local():  # ERR-NONLOCAL-1
 @pytest.mark.parametrize("case", ["2d-groups-same-lower-strided", "3d-circular", "1d-reflect-pad-n-1"])
 def test_fft_conv_within_the_non_local_bound(case):  # ERR-NONLOCAL-1
     params = ConvParams(**CONV_CASES[case])
-    check_op(FFT, "conv", params)
-    check_op(FFT, "conv_backward", params, seed=1)
+    check_op_and_gradient(FFT, "conv", params)
 
 
 @pytest.mark.parametrize("case", ["2d-depthwise", "3d-asymmetric-strided", "3d-symmetric"])
 def test_fft_conv_transpose_within_the_non_local_bound(case):  # ERR-NONLOCAL-1
     params = ConvTransposeParams(**CONVT_CASES[case])
-    check_op(FFT, "conv_transpose", params)
-    check_op(FFT, "conv_transpose_backward", params, seed=1)
+    check_op_and_gradient(FFT, "conv_transpose", params)
 
 
 # ERR-NONLOCAL-1: an FFT's rounding is spread over the whole output and grows with the transform
@@ -167,26 +162,22 @@ def test_fft_meets_the_bound_where_an_output_gets_few_terms():  # ERR-NONLOCAL-1
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_max_pool_and_its_gradient_match_the_reference(case):  # MAXPOOL-DEF-1, MAXPOOL-GRAD-1, POOL-CEIL-1
     params = MaxPoolParams(**POOL_CASES[case])
-    check_op(DIRECT, "max_pool", params)
-    check_op(DIRECT, "max_pool_backward", params, seed=1)
+    check_op_and_gradient(DIRECT, "max_pool", params)
 
 
 @pytest.mark.parametrize("variant", AVG_VARIANTS)
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_avg_pool_and_its_gradient_match_the_reference(case, variant):  # AVGPOOL-DEF-1, AVGPOOL-GRAD-1
     params = AvgPoolParams(**POOL_CASES[case], **AVG_VARIANTS[variant])
-    check_op(DIRECT, "avg_pool", params)
-    check_op(DIRECT, "avg_pool_backward", params, seed=1)
+    check_op_and_gradient(DIRECT, "avg_pool", params)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
 def test_pools_in_every_dtype(dtype):  # DTYPE-1
     for case in ("2d-asymmetric-ceil", "3d-asymmetric-ceil"):
-        check_op(DIRECT, "max_pool", MaxPoolParams(**POOL_CASES[case]), dtype)
-        check_op(DIRECT, "max_pool_backward", MaxPoolParams(**POOL_CASES[case]), dtype, seed=1)
+        check_op_and_gradient(DIRECT, "max_pool", MaxPoolParams(**POOL_CASES[case]), dtype)
         avg = AvgPoolParams(**POOL_CASES[case], count_include_pad=True)
-        check_op(DIRECT, "avg_pool", avg, dtype)
-        check_op(DIRECT, "avg_pool_backward", avg, dtype, seed=1)
+        check_op_and_gradient(DIRECT, "avg_pool", avg, dtype)
 
 
 @pytest.mark.parametrize("case", ["1d-ceil-overhang", "2d-asymmetric-ceil", "2d-pad-over-half-kernel",

@@ -33,6 +33,7 @@ from backend_checks import (
     check_max_pool_ties,
     check_mismatched_arrays_are_refused,
     check_op,
+    check_op_and_gradient,
     check_pools,
     check_repeated_calls_bitwise_identical,
     conv_params,
@@ -76,15 +77,13 @@ def avg_reason(params: AvgPoolParams, dtype: str = "float32") -> str | None:
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv_and_its_gradients_match_the_reference(case):  # CONV-DEF-1, CONV-GRAD-1, PAD-MODE-1, PAD-5
     params = ConvParams(**CONV_CASES[case])
-    check_op(CPU, "conv", params)
-    check_op(CPU, "conv_backward", params, seed=1)
+    check_op_and_gradient(CPU, "conv", params)
 
 
 @pytest.mark.parametrize("case", CONVT_CASES)
 def test_conv_transpose_and_its_gradients_match_the_reference(case):  # CONVT-DEF-1, CONVT-GRAD-1
     params = ConvTransposeParams(**CONVT_CASES[case])
-    check_op(CPU, "conv_transpose", params)
-    check_op(CPU, "conv_transpose_backward", params, seed=1)
+    check_op_and_gradient(CPU, "conv_transpose", params)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
@@ -92,16 +91,14 @@ def test_conv_transpose_and_its_gradients_match_the_reference(case):  # CONVT-DE
                                   "2d-replicate-strided-dilated"])
 def test_conv_in_every_dtype(case, dtype):  # DTYPE-1, ERR-BOUND-1
     params = ConvParams(**CONV_CASES[case])
-    check_op(CPU, "conv", params, dtype)
-    check_op(CPU, "conv_backward", params, dtype, seed=1)
+    check_op_and_gradient(CPU, "conv", params, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
 @pytest.mark.parametrize("case", ["2d-groups-dilated", "3d-symmetric", "1d-stride-output-padding-asymmetric"])
 def test_conv_transpose_in_every_dtype(case, dtype):  # DTYPE-1, CONVT-DEF-1
     params = ConvTransposeParams(**CONVT_CASES[case])
-    check_op(CPU, "conv_transpose", params, dtype)
-    check_op(CPU, "conv_transpose_backward", params, dtype, seed=1)
+    check_op_and_gradient(CPU, "conv_transpose", params, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -122,8 +119,7 @@ def test_cpu_half_precision_convs_accumulate_in_float32(dtype):  # ERR-BOUND-1: 
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_max_pool_and_its_gradient_match_the_reference(case):  # MAXPOOL-DEF-1, MAXPOOL-GRAD-1, POOL-CEIL-1
     params = MaxPoolParams(**POOL_CASES[case])
-    check_op(CPU, "max_pool", params)
-    check_op(CPU, "max_pool_backward", params, seed=1)
+    check_op_and_gradient(CPU, "max_pool", params)
 
 
 @pytest.mark.parametrize("variant", AVG_VARIANTS)
@@ -139,20 +135,17 @@ def test_avg_pool_and_its_gradient_match_the_reference_or_are_declared(case, var
             CPU.avg_pool_backward(x, np.zeros(params.output_shape, np.float32), params)
         return
     assert avg_reason(params) is None
-    check_op(CPU, "avg_pool", params)
-    check_op(CPU, "avg_pool_backward", params, seed=1)
+    check_op_and_gradient(CPU, "avg_pool", params)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
 @pytest.mark.parametrize("case", ["2d-asymmetric-ceil", "3d-asymmetric-ceil", "3d-native-ceil",
                                   "3d-input-smaller-than-kernel", "1d-ceil-overhang"])
 def test_pools_in_every_dtype(case, dtype):  # DTYPE-1 (CPU avg_pool3d has no half kernels: run in float32)
-    check_op(CPU, "max_pool", MaxPoolParams(**POOL_CASES[case]), dtype)
-    check_op(CPU, "max_pool_backward", MaxPoolParams(**POOL_CASES[case]), dtype, seed=1)
+    check_op_and_gradient(CPU, "max_pool", MaxPoolParams(**POOL_CASES[case]), dtype)
     for variant in AVG_VARIANTS.values():
         avg = AvgPoolParams(**POOL_CASES[case], **variant)
-        check_op(CPU, "avg_pool", avg, dtype)
-        check_op(CPU, "avg_pool_backward", avg, dtype, seed=1)
+        check_op_and_gradient(CPU, "avg_pool", avg, dtype)
 
 
 SPECIAL_POOL_CASES = ["1d-ceil-overhang", "2d-asymmetric-ceil", "2d-pad-over-half-kernel", "2d-dilated-ceil",
