@@ -37,8 +37,8 @@ stamp "reference float64 vs torch float64, resnet50, 1 thread"
 bench resnet50_float64_reference_1thread reference --suite resnet50 --dtype float64 --repeat 5 --threads 1
 
 stamp "convspec check naive im2col scipy torch (default settings): wall and CPU time"
-if [[ ! -e "$out/check.json" ]]; then
-    { time python -m convspec.cli check naive im2col scipy torch --quiet --report "$out/check.json" \
+if [[ ! -e "$out/check.txt" ]]; then
+    { time python -m convspec.cli check naive im2col scipy torch --quiet \
         > "$out/check.txt" 2> "$out/check.stderr" ; } 2> "$out/check.time"
     echo "exit code $? (0: all conform, 1: non-conformance found)"
 fi
