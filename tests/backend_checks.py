@@ -2,7 +2,13 @@
 with ``convspec.reference`` under the engine's error model (ERR-BOUND-1 through
 ``CheckContext``'s magnitude, terms and bound and ``compare.compare``), ERR-EXACT-1 for max pool,
 MAXPOOL-INDEX-1 / -TIE-1 / -NAN-1 for its indices (the engine's ``check_indices``), HYGIENE-1 and
-HYGIENE-2 — plus the hand-computed pool checks and the special-value sweep several files run.
+HYGIENE-2 — plus the hand-computed pool checks and the special-value sweep several files run, the
+hypothesis strategies of random problems (size bounds chosen by each file) and the case tables the
+scipy and torch tests share.
+
+What stays in a test file is what is really its own: naive's tiny sizes, im2col's budgets, exact
+NaN-window indices for the backends that pick the reference's NaN (``exact_indices``), the CUDA
+tests' stricter bound model (``bound_model``), rank 4 for SciPy.
 
 Imported by the test files as ``from backend_checks import ...`` (pytest puts tests/ on sys.path).
 """
@@ -38,11 +44,42 @@ from convspec.spec import (
 )
 
 __all__ = [
-    "AVG_VARIANTS", "CONVT_CASES", "CONV_CASES", "NATIVE_POOL_CASES", "POOL_CASES",
-    "BoundModel", "assert_exact", "assert_indices", "assert_within_bound", "check_avg_pool_propagates_nan",
-    "check_infinities_and_nan", "check_invalid_arrays_are_refused", "check_max_pool_backward_accumulates",
-    "check_max_pool_minus_infinity_never_loses_to_padding", "check_max_pool_nan_window", "check_max_pool_ties_first",
-    "check_op", "check_op_and_gradient", "family_cases", "conv_problems", "conv_transpose_problems", "engine_model", "make_arrays", "pool_problems", "run_op", "seed_of", "window_members",
+    "AVG_VARIANTS",
+    "CONVT_CASES",
+    "CONV_CASES",
+    "NATIVE_POOL_CASES",
+    "POOL_CASES",
+    "BoundModel",
+    "assert_exact",
+    "assert_indices",
+    "assert_within_bound",
+    "check_avg_pool_propagates_nan",
+    "check_conv_and_its_transpose",
+    "check_infinities_and_nan",
+    "check_invalid_arrays_are_refused",
+    "check_max_pool_backward_accumulates",
+    "check_max_pool_minus_inf_windows",
+    "check_max_pool_minus_infinity_never_loses_to_padding",
+    "check_max_pool_nan_window",
+    "check_max_pool_nan_windows",
+    "check_max_pool_ties",
+    "check_max_pool_ties_first",
+    "check_mismatched_arrays_are_refused",
+    "check_op",
+    "check_op_and_gradient",
+    "check_pools",
+    "check_repeated_calls_bitwise_identical",
+    "conv_params",
+    "conv_problems",
+    "conv_transpose_problems",
+    "engine_model",
+    "family_cases",
+    "make_arrays",
+    "pool_data",
+    "pool_problems",
+    "run_op",
+    "seed_of",
+    "window_members",
 ]
 
 #: (backend, op, arrays, params) -> (mag, K) per output: the two inputs of ERR-BOUND-1.
