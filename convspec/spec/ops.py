@@ -7,6 +7,7 @@ is ``None``) and returning the arrays of ``OpInfo.outputs`` (one array, or a tup
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from typing import Any, Union
 
@@ -93,8 +94,14 @@ def revalidate(params: Params) -> Params:
     """Rebuild ``params`` from its arguments, so every rule is checked again.
 
     Parameter objects validate when built; this catches one whose fields were set some other way
-    (the conformance engine forges invalid ones to check that backends refuse them).
+    (the conformance engine forges invalid ones to check that backends refuse them). Parameter
+    objects are frozen and compare by value, so a valid one is rebuilt once and remembered.
     """
+    return _revalidate(params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _revalidate(params: Params) -> Params:
     rebuilt = type(params)(**init_kwargs(params))
     if rebuilt != params:
         raise InvalidParams(
