@@ -509,6 +509,7 @@ def _selected_ops(settings: Settings, ctx: CheckContext) -> list[str]:
     return [op for op in settings.ops if op in OPS]
 
 
+@np.errstate(all="ignore")  # NaN and inf cases are deliberate: no floating-point warning noise
 def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Sequence[Case] | None = None,
                 oracle: Backend | None = None, progress: Progress | None = None) -> BackendRun:
     """All selected checks of one backend."""
@@ -558,8 +559,6 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
             for result in check_oracle(ctx, case):
                 record(result)
 
-    errstate = np.errstate(all="ignore")  # NaN and inf cases are deliberate: no RuntimeWarning noise
-    errstate.__enter__()
     try:
         if cases is not None:  # explicit cases only (--case)
             for case in cases:
@@ -616,7 +615,6 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
                 if entry.op in ops:
                     record(check_invalid(ctx, entry))
     finally:
-        errstate.__exit__(None, None, None)
         invoker.close()
         run.seconds = time.perf_counter() - started
         run.backend_seconds = ctx.backend_seconds
