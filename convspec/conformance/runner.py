@@ -130,8 +130,10 @@ def _result(ctx: CheckContext, family: str, check: str, op: str, clause: str, st
                        message=message, comparisons=comparisons or [], backend_spec=ctx.spec)
 
 
-def _failure_status(failure: BackendFailure, declared_supported: bool = True) -> tuple[str, str]:
-    if failure.type_name == "Unsupported" and declared_supported:
+def _failure_status(failure: BackendFailure) -> tuple[str, str]:
+    """Status and message of a call that returned nothing. Every caller has already checked the
+    capabilities, so an Unsupported raised here is for a configuration declared supported."""
+    if failure.type_name == "Unsupported":
         return "errored", f"raised Unsupported for a configuration its capabilities declare supported: {failure.message}"
     return failure.status, failure.message
 
@@ -505,10 +507,6 @@ def _default_dtypes(ctx: CheckContext) -> tuple[str, ...]:
     return tuple(d for d in preferred if d in ctx.caps.dtypes)
 
 
-def _selected_ops(settings: Settings, ctx: CheckContext) -> list[str]:
-    return [op for op in settings.ops if op in OPS]
-
-
 @np.errstate(all="ignore")  # NaN and inf cases are deliberate: no floating-point warning noise
 def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Sequence[Case] | None = None,
                 oracle: Backend | None = None, progress: Progress | None = None) -> BackendRun:
@@ -535,7 +533,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
     # Generated cases go to the ranks the backend runs (the others would all be unsupported).
     declared = backend.capabilities.ranks
     ranks = tuple(r for r in settings.ranks if declared is None or r in declared) or settings.ranks
-    ops = _selected_ops(settings, ctx)
+    ops = [op for op in settings.ops if op in OPS]
     checks = settings.checks
     size: dict[str, Any] = {"max_batch": 1, "max_channels": 2, "max_spatial": 5, "max_kernel": 3} if backend.capabilities.speed == "slow" else {}
 
