@@ -1,30 +1,40 @@
 """Convolution and transposed convolution, forward and gradients, in float64, any spatial rank.
 
-Layout. Internally an activation of ``groups`` groups is held as (G, N, *S, C): one contiguous
-matrix of channels per group and position, so each kernel tap q is one batched BLAS matmul of
-the tap's strided view of x̃, (G, N·Πo, C_g), with the tap's weight matrices, (G, C_g, M). The loop
-runs over the ΠK taps; batch, positions and channels are vectorised. No im2col matrix is built:
-the largest temporary is one tap's view, the size of the output times C_g/M.
+Layout. Every array keeps the caller's layout: an activation (N, G·C, *S) is read as
+(N, G, C, *S) and a weight (G·J, I, *K) as W[g, j, i, q] (G, J, I, ΠK) — both free reshapes.
+For a block B of kernel taps the columns
 
-All four ops are made of three contractions over the same windows (p an output position, q a tap,
-W[q, g, i, j] the tap matrices of :func:`_tap_matrices`):
+    X̂_B[n, g, (i, q), p] = a[n, g, i, p·s + q·d]      (q ∈ B; one strided view of a per tap)
 
-* gather     out[g, n, p, j] = Σ_q Σ_i a[g, n, p·s + q·d, i] · W[q, g, i, j]     (a conv)
-* scatter    out[g, n, p·s + q·d, i] += Σ_j b[g, n, p, j] · W[q, g, i, j]        (its adjoint in a)
-* correlate  dW[q, g, i, j] = Σ_n Σ_p a[g, n, p·s + q·d, i] · b[g, n, p, j]      (its adjoint in W)
+turn each contraction into one batched BLAS matmul with W_B[g, j, (i, q)] = W[g, j, i, q]:
+
+* gather     out[n, g, j, p] = Σ_B W_B · X̂_B                                  (a conv)
+* scatter    X̂_B = W_Bᵀ · b, then out[n, g, i, p·s + q·d] += X̂_B[n, g, (i, q), p]
+             (col2im: the adjoint of gather in a)
+* correlate  dW_B = Σ_n b[n] · X̂_B[n]ᵀ                                        (its adjoint in W)
 
 conv is a gather; its dx a scatter (then :func:`~.window.fold`), its dw a correlate.
 conv_transpose is a scatter (then a crop); its dx a gather, its dw a correlate.
+
+Blocks. The taps are cut, in row-major order, into runs whose columns fit in
+:data:`COLUMN_BUDGET_BYTES`: one block of all taps for every ResNet-50 layer at batch 1, one tap
+per block at worst, so the memory stays bounded for any input.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+from collections.abc import Iterator
 
 import numpy as np
 
 from ..spec import ConvParams, ConvTransposeParams, Shape, check_arrays
 from .window import fold, pad, spatial, tap_slices, taps
+
+#: Largest column matrix X̂_B one contraction builds, in bytes.
+COLUMN_BUDGET_BYTES = 64 * 2**20
 
 
 def _float64(a: np.ndarray) -> np.ndarray:
@@ -35,95 +45,97 @@ def _float64_bias(b: np.ndarray | None) -> np.ndarray | None:
     return None if b is None else _float64(b)
 
 
-def _grouped(a: np.ndarray, groups: int) -> np.ndarray:
-    """(N, G·C, *S) → (G, N, *S, C), a view: channel g·C + c becomes [g, …, c]."""
-    batch, channels, *size = a.shape
-    return np.moveaxis(a.reshape(batch, groups, channels // groups, *size), (1, 2), (0, -1))
-
-
-def _ungrouped(a: np.ndarray) -> np.ndarray:
-    """(G, N, *S, C) → (N, G·C, *S), C-contiguous: the inverse of :func:`_grouped`."""
-    groups, batch, *size, channels = a.shape
-    return np.ascontiguousarray(np.moveaxis(a, (0, -1), (1, 2))).reshape(batch, groups * channels, *size)
+def _split_groups(a: np.ndarray, groups: int) -> np.ndarray:
+    """(N, G·C, *S) → (N, G, C, *S): channel g·C + c becomes [:, g, c]."""
+    return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
 
 
 def _tap_matrices(w: np.ndarray, groups: int) -> np.ndarray:
-    """W[q, g, i, j] = w[g·J + j, i, q] for a weight (G·J, I, *K): (ΠK, G, I, J), C-contiguous.
+    """W[g, j, i, q] = w[g·J + j, i, q] for a weight (G·J, I, *K): (G, J, I, ΠK).
 
-    conv's weight (C_out, C_in/g, *K) gives W[q, g, c, m] = w[g·M + m, c, q]; conv_transpose's
-    (C_in, C_out/g, *K) gives W[q, g, m, c] = w[g·C_g + c, m, q] — the same map, which is why
+    conv's weight (C_out, C_in/g, *K) gives W[g, m, c, q] = w[g·M + m, c, q]; conv_transpose's
+    (C_in, C_out/g, *K) gives W[g, c, m, q] = w[g·C_g + c, m, q] — the same map, which is why
     conv_transpose is conv's scatter with its own weight.
     """
-    rows, cols = w.shape[:2]
-    taps_count = math.prod(w.shape[2:])
-    return np.ascontiguousarray(w.reshape(groups, rows // groups, cols, taps_count).transpose(3, 0, 2, 1))
+    return w.reshape(groups, w.shape[0] // groups, w.shape[1], math.prod(w.shape[2:]))
 
 
-def _weight_of(dW: np.ndarray, kernel_size: Shape) -> np.ndarray:
-    """The inverse of :func:`_tap_matrices`: w[g·J + j, i, q] = dW[q, g, i, j]."""
-    _, groups, cols, per_group = dW.shape
-    return np.ascontiguousarray(dW.transpose(1, 3, 2, 0)).reshape(groups * per_group, cols, *kernel_size)
+def _tap_blocks(kernel_size: Shape, bytes_per_tap: int) -> Iterator[list[tuple[int, ...]]]:
+    """The taps (row-major, :func:`~.window.taps`) in consecutive runs whose columns, at
+    ``bytes_per_tap`` each, fit in COLUMN_BUDGET_BYTES (at least one tap per run)."""
+    all_taps = list(taps(kernel_size))
+    per_block = max(1, COLUMN_BUDGET_BYTES // max(1, bytes_per_tap))
+    for start in range(0, len(all_taps), per_block):
+        yield all_taps[start : start + per_block]
 
 
-def _contract(a: np.ndarray, W_q: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out = (G, P, I) @ (G, I, J). A sum of one term (I = 1, depthwise conv) is a broadcast
-    product: NumPy's stacked matmul takes a slow path for it."""
-    if a.shape[-1] == 1:
-        return np.multiply(a, W_q, out=out)
-    return np.matmul(a, W_q, out=out)
+def _weight_block(W: np.ndarray, kernel_size: Shape, block: list[tuple[int, ...]]) -> np.ndarray:
+    """W_B[g, j, (i, q)] for the taps q of the block: (G, J, I·|B|)."""
+    first = int(np.ravel_multi_index(block[0], kernel_size))
+    return W[..., first : first + len(block)].reshape(*W.shape[:2], W.shape[2] * len(block))
 
 
 def _tap_view(a: np.ndarray, q: tuple[int, ...], stride: Shape, dilation: Shape, out_size: Shape) -> np.ndarray:
-    """a[g, n, p·s + q·d, i] for every window p: a strided view of a (G, N, *S̃, I) array."""
-    return a[spatial(a, 2, tap_slices(q, stride, dilation, out_size))]
+    """a[n, g, i, p·s + q·d] for every window p: a strided view of a (N, G, I, *S̃) array."""
+    return a[spatial(a, 3, tap_slices(q, stride, dilation, out_size))]
 
 
-# The loops below reuse one buffer per temporary: a fresh array per tap costs page faults that,
-# for these memory-bound steps, take as long as the arithmetic.
+def _columns(a: np.ndarray, block: list[tuple[int, ...]], stride: Shape, dilation: Shape,
+             out_size: Shape) -> np.ndarray:
+    """X̂_B[n, g, (i, q), p] = a[n, g, i, p·s + q·d] for the taps q of the block: (N, G, I·|B|, Πo)."""
+    batch, groups, cols = a.shape[:3]
+    X = np.empty((batch, groups, cols, len(block), *out_size))
+    for t, q in enumerate(block):
+        X[:, :, :, t] = _tap_view(a, q, stride, dilation, out_size)
+    return X.reshape(batch, groups, cols * len(block), math.prod(out_size))
+
+
+def _bytes_per_tap(a: np.ndarray, out_size: Shape) -> int:
+    """Size of one tap's columns, N·G·I·Πo float64s."""
+    return math.prod(a.shape[:3]) * math.prod(out_size) * 8
 
 
 def _gather(a: np.ndarray, W: np.ndarray, kernel_size: Shape, stride: Shape, dilation: Shape,
             out_size: Shape) -> np.ndarray:
-    """out[g, n, p, j] = Σ_q Σ_i a[g, n, p·s + q·d, i] · W[q, g, i, j]; a is (G, N, *S̃, I)."""
-    groups, batch, cols = a.shape[0], a.shape[1], a.shape[-1]
-    positions = batch * math.prod(out_size)
-    out = np.zeros((groups, positions, W.shape[-1]))
-    a_q = np.empty((groups, batch, *out_size, cols))  # one tap's view, made contiguous for BLAS
-    product = np.empty_like(out)
-    for t, q in enumerate(taps(kernel_size)):
-        np.copyto(a_q, _tap_view(a, q, stride, dilation, out_size))
-        out += _contract(a_q.reshape(groups, positions, cols), W[t], product)
-    return out.reshape(groups, batch, *out_size, W.shape[-1])
+    """out[n, g, j, p] = Σ_q Σ_i W[g, j, i, q] · a[n, g, i, p·s + q·d]; a is (N, G, I, *S̃),
+    W (G, J, I, ΠK); returns (N, G, J, *o)."""
+    products = (
+        np.matmul(_weight_block(W, kernel_size, block), _columns(a, block, stride, dilation, out_size))
+        for block in _tap_blocks(kernel_size, _bytes_per_tap(a, out_size))
+    )
+    out = functools.reduce(operator.iadd, products)
+    return out.reshape(*out.shape[:3], *out_size)
 
 
 def _scatter(b: np.ndarray, W: np.ndarray, kernel_size: Shape, stride: Shape, dilation: Shape,
              extent: Shape) -> np.ndarray:
-    """out[g, n, p·s + q·d, i] += Σ_j b[g, n, p, j] · W[q, g, i, j] into a zero (G, N, *extent, I)
-    buffer: the adjoint of :func:`_gather` in its first argument."""
-    groups, batch, *out_size, per_group = b.shape
-    b_matrix = b.reshape(groups, -1, per_group)
+    """out[n, g, i, p·s + q·d] += Σ_j W[g, j, i, q] · b[n, g, j, p] into a zero (N, G, I, *extent)
+    buffer: the adjoint of :func:`_gather` in its first argument. b is (N, G, J, *o)."""
+    batch, groups, _, *out_size = b.shape
     cols = W.shape[2]
-    out = np.zeros((groups, batch, *extent, cols))
-    product = np.empty((groups, b_matrix.shape[1], cols))
-    for t, q in enumerate(taps(kernel_size)):
-        _contract(b_matrix, W[t].transpose(0, 2, 1), product)
-        target = _tap_view(out, q, stride, dilation, tuple(out_size))
-        target += product.reshape(groups, batch, *out_size, cols)
+    b_matrix = b.reshape(batch, groups, b.shape[2], math.prod(out_size))
+    out = np.zeros((batch, groups, cols, *extent))
+    for block in _tap_blocks(kernel_size, _bytes_per_tap(out, out_size)):
+        X = np.matmul(_weight_block(W, kernel_size, block).transpose(0, 2, 1), b_matrix)
+        X = X.reshape(batch, groups, cols, len(block), *out_size)
+        for t, q in enumerate(block):
+            _tap_view(out, q, stride, dilation, tuple(out_size))[...] += X[:, :, :, t]
     return out
 
 
 def _correlate(a: np.ndarray, b: np.ndarray, kernel_size: Shape, stride: Shape, dilation: Shape) -> np.ndarray:
-    """dW[q, g, i, j] = Σ_n Σ_p a[g, n, p·s + q·d, i] · b[g, n, p, j]: the adjoint of
-    :func:`_gather` in W. a is (G, N, *S̃, I), b is (G, N, *o, J); returns (ΠK, G, I, J)."""
-    groups, batch, *out_size, per_group = b.shape
-    b_matrix = b.reshape(groups, -1, per_group)
-    cols = a.shape[-1]
-    dW = np.empty((math.prod(kernel_size), groups, cols, per_group))
-    a_q = np.empty((groups, batch, *out_size, cols))
-    for t, q in enumerate(taps(kernel_size)):
-        np.copyto(a_q, _tap_view(a, q, stride, dilation, tuple(out_size)))
-        np.matmul(a_q.reshape(groups, -1, cols).transpose(0, 2, 1), b_matrix, out=dW[t])
-    return dW
+    """dW[g, j, i, q] = Σ_n Σ_p b[n, g, j, p] · a[n, g, i, p·s + q·d]: the adjoint of :func:`_gather`
+    in W. a is (N, G, I, *S̃), b is (N, G, J, *o); returns (G, J, I, ΠK)."""
+    batch, groups, per_group, *out_size = b.shape
+    b_matrix = b.reshape(batch, groups, per_group, math.prod(out_size))
+    cols = a.shape[2]
+    dW_blocks = [
+        np.matmul(b_matrix, _columns(a, block, stride, dilation, tuple(out_size)).transpose(0, 1, 3, 2))
+        .sum(axis=0)
+        .reshape(groups, per_group, cols, len(block))
+        for block in _tap_blocks(kernel_size, _bytes_per_tap(a, tuple(out_size)))
+    ]
+    return np.concatenate(dW_blocks, axis=-1)
 
 
 def _add_bias(y: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -154,7 +166,8 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: ConvParams)
     input padded by ``params.pads`` and ``params.padding_mode`` (PAD-MODE-1) and indexed from its
     first padded element; o by CONV-SHAPE-1.
 
-    Returns y, float64 (N, C_out, *o). Cost: ΠK batched matmuls of (N·Πo, C_g) × (C_g, M).
+    Returns y, float64 (N, C_out, *o). Cost: per batch element and group, one matmul
+    (M, C_g·ΠK) × (C_g·ΠK, Πo) (one per tap block, see the module docstring).
 
     >>> from convspec.spec import ConvParams
     >>> x, w = np.array([[[1.0, 2, 3, 4, 5]]]), np.array([[[1.0, 0, -1]]])
@@ -163,10 +176,10 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: ConvParams)
     """
     check_arrays("conv", params, {"x": x, "w": w, "b": b})
     x, w, b = _float64(x), _float64(w), _float64_bias(b)
-    x_tilde = pad(_grouped(x, params.groups), params.pads, params.padding_mode)  # (G, N, *S̃, C_g)
-    W = _tap_matrices(w, params.groups)  # W[q, g, c, m] = w[g·M+m, c, q]
+    x_tilde = pad(_split_groups(x, params.groups), params.pads, params.padding_mode, first_axis=3)  # (N, G, C_g, *S̃)
+    W = _tap_matrices(w, params.groups)  # W[g, m, c, q] = w[g·M+m, c, q]
     y = _gather(x_tilde, W, params.kernel_size, params.stride, params.dilation, params.output_shape[2:])
-    return _add_bias(_ungrouped(y), b)
+    return _add_bias(y.reshape(params.output_shape), b)
 
 
 def conv_backward(
@@ -189,14 +202,14 @@ def conv_backward(
     check_arrays("conv_backward", params, {"x": x, "w": w, "dy": dy})
     x, w, dy = _float64(x), _float64(w), _float64(dy)
     groups, pads = params.groups, params.pads
-    x_tilde = pad(_grouped(x, groups), pads, params.padding_mode)  # (G, N, *S̃, C_g)
-    W = _tap_matrices(w, groups)
-    dy_grouped = np.ascontiguousarray(_grouped(dy, groups))  # (G, N, *o, M), read twice
+    x_tilde = pad(_split_groups(x, groups), pads, params.padding_mode, first_axis=3)  # (N, G, C_g, *S̃)
+    W = _tap_matrices(w, groups)  # W[g, m, c, q] = w[g·M+m, c, q]
+    dy_grouped = _split_groups(dy, groups)  # (N, G, M, *o)
     extent = _padded_size(params.input_shape[2:], pads)
     dx_tilde = _scatter(dy_grouped, W, params.kernel_size, params.stride, params.dilation, extent)
-    dx = _ungrouped(fold(dx_tilde, pads, params.padding_mode))
+    dx = fold(dx_tilde, pads, params.padding_mode, first_axis=3).reshape(params.input_shape)
     dW = _correlate(x_tilde, dy_grouped, params.kernel_size, params.stride, params.dilation)
-    dw = _weight_of(dW, params.kernel_size)
+    dw = dW.reshape(params.weight_shape)
     return dx, dw, _bias_grad(dy, params.bias_shape is not None)
 
 
@@ -239,12 +252,13 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: C
     """
     check_arrays("conv_transpose", params, {"x": x, "w": w, "b": b})
     x, w, b = _float64(x), _float64(w), _float64_bias(b)
-    W = _tap_matrices(w, params.groups)  # W[q, g, m, c] = w[g·C_g+c, m, q]
+    W = _tap_matrices(w, params.groups)  # W[g, c, m, q] = w[g·C_g+c, m, q]
     y_tilde = _scatter(
-        _grouped(x, params.groups), W, params.kernel_size, params.stride, params.dilation, _transpose_extent(params)
-    )
-    y = fold(y_tilde, _transpose_buffer_pads(params))  # crop to [p_b, p_b + o)
-    return _add_bias(_ungrouped(y), b)
+        _split_groups(x, params.groups), W, params.kernel_size, params.stride, params.dilation,
+        _transpose_extent(params),
+    )  # (N, G, M, *extent)
+    y = fold(y_tilde, _transpose_buffer_pads(params), first_axis=3)  # crop to [p_b, p_b + o)
+    return _add_bias(y.reshape(params.output_shape), b)
 
 
 def conv_transpose_backward(
@@ -267,9 +281,8 @@ def conv_transpose_backward(
     check_arrays("conv_transpose_backward", params, {"x": x, "w": w, "dy": dy})
     x, w, dy = _float64(x), _float64(w), _float64(dy)
     groups = params.groups
-    W = _tap_matrices(w, groups)
-    dy_tilde = pad(_grouped(dy, groups), _transpose_buffer_pads(params))  # (G, N, *extent, M)
-    x_grouped = np.ascontiguousarray(_grouped(x, groups))  # (G, N, *S, C_g)
+    W = _tap_matrices(w, groups)  # W[g, c, m, q] = w[g·C_g+c, m, q]
+    dy_tilde = pad(_split_groups(dy, groups), _transpose_buffer_pads(params), first_axis=3)  # (N, G, M, *extent)
     dx = _gather(dy_tilde, W, params.kernel_size, params.stride, params.dilation, params.input_shape[2:])
-    dW = _correlate(dy_tilde, x_grouped, params.kernel_size, params.stride, params.dilation)
-    return _ungrouped(dx), _weight_of(dW, params.kernel_size), _bias_grad(dy, params.bias_shape is not None)
+    dW = _correlate(dy_tilde, _split_groups(x, groups), params.kernel_size, params.stride, params.dilation)
+    return dx.reshape(params.input_shape), dW.reshape(params.weight_shape), _bias_grad(dy, params.bias_shape is not None)

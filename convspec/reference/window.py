@@ -59,11 +59,14 @@ def pad(a: np.ndarray, pads: Pads, mode: str = "zeros", *, first_axis: int = 2, 
     """x̃: ``a`` extended by ``pads`` on its spatial axes by the padding mode (PAD-MODE-1).
 
     zeros → the constant ``value``; reflect → ``np.pad`` 'reflect' (the edge is not repeated);
-    replicate → 'edge'; circular → 'wrap'. Always returns a new C-contiguous array.
+    replicate → 'edge'; circular → 'wrap'. Returns a new C-contiguous array, or ``a`` itself when
+    every pad is zero (callers only read it).
 
     >>> pad(np.array([[[1.0, 2.0, 3.0]]]), ((2, 1),), "reflect")
     array([[[3., 2., 1., 2., 3., 2.]]])
     """
+    if not any(before or after for before, after in pads):
+        return a
     width = [(0, 0)] * a.ndim
     width[first_axis : first_axis + len(pads)] = pads
     if mode == "zeros":
