@@ -60,4 +60,7 @@ bench other_suites_float32 im2col --suite mobilenetv2 audio1d unet3d pools --dty
 stamp "im2col float32 on the other suites, 1 thread"
 bench other_suites_float32_1thread im2col --suite mobilenetv2 audio1d unet3d pools --dtype float32 --repeat 5 \
     --threads 1
+stamp "reference float64 vs torch float64 on the other suites, 1 thread"
+bench other_suites_float64_reference_1thread reference --suite mobilenetv2 audio1d unet3d --dtype float64 \
+    --repeat 3 --threads 1
 stamp "done"
