@@ -181,18 +181,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from .conformance.reports import write_report
+    from .conformance.reports import BENCH_FORMAT, write_report
     from .conformance.results import Results
 
-    runs = []
+    runs, bench = [], []
     for path in args.results:
         try:
             with open(path, encoding="utf-8") as handle:
-                runs.append(Results.from_json(json.load(handle)))
-        except (OSError, ValueError, KeyError) as exc:
+                obj = json.load(handle)
+            if isinstance(obj, dict) and obj.get("format") == BENCH_FORMAT:
+                bench.append(obj)
+            else:
+                runs.append(Results.from_json(obj))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"cannot read results {path}: {exc}") from exc
-    merged = runs[0] if len(runs) == 1 else Results.merge(runs)
-    write_report(merged, args.output)
+    merged = None if not runs else runs[0] if len(runs) == 1 else Results.merge(runs)
+    try:
+        write_report(merged, args.output, bench)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     print(f"report written: {args.output}", file=sys.stderr)
     return 0
 
@@ -302,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_arguments(bench_parser)
     bench_parser.set_defaults(func=bench.main)
 
-    report = sub.add_parser("report", help="render or merge saved results into one report")
-    report.add_argument("results", nargs="+", help="results .json files")
+    report = sub.add_parser("report", help="render or merge saved results (and bench results) into one report")
+    report.add_argument("results", nargs="+",
+                        help="results .json files from check --report; convspec bench --json files add a Speed section")
     report.add_argument("-o", "--output", required=True, help="report file: .json, .md or .html")
     report.set_defaults(func=cmd_report)
     return parser

@@ -9,7 +9,11 @@
   (distribution of error / bound over every compared element), coverage by equivalence class and
   feature, environment and settings.
 
-``write_report(results, path)`` picks the format from the suffix. Results carry structure only
+* **Speed** — ``convspec bench --json`` output (format ``convspec-bench``, described in
+  :mod:`convspec.bench`) shown beside the results: a Speed section in HTML and Markdown, or a page
+  of its own (:func:`render_speed`).
+
+``write_report(results, path, bench=...)`` picks the format from the suffix. Results carry structure only
 (STYLE.md §20); this module and :mod:`convspec.conformance.report` (terminal) turn it into prose.
 """
 
@@ -34,12 +38,14 @@ from .results import NONCONFORMING, STATUSES, BackendRun, CheckResult, Results
 __all__ = [
     "FORMATS",
     "accuracy_profile",
+    "check_bench",
     "load_schema",
     "matrix",
     "render",
     "render_html",
     "render_json",
     "render_markdown",
+    "render_speed",
     "report_format",
     "validate",
     "write_report",
@@ -71,18 +77,33 @@ def report_format(path: str | os.PathLike[str]) -> str:
     return FORMATS[suffix]
 
 
-def render(results: Results, fmt: str) -> str:
-    """The report text in format ``fmt`` ("json", "markdown" or "html")."""
-    renderers = {"json": render_json, "markdown": render_markdown, "html": render_html}
-    if fmt not in renderers:
-        raise ValueError(f"fmt={fmt!r} is not one of {sorted(renderers)}")
-    return renderers[fmt](results)
+def render(results: Results | None, fmt: str, bench: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The report text in format ``fmt`` ("json", "markdown" or "html"), with a Speed section for
+    each ``convspec bench`` JSON object in ``bench``; ``results`` None gives the speed page alone.
+    ValueError for a JSON report with bench results (the results schema has no place for them)."""
+    if fmt not in ("json", "markdown", "html"):
+        raise ValueError(f"fmt={fmt!r} is not one of ['html', 'json', 'markdown']")
+    for obj in bench:
+        check_bench(obj)
+    if fmt == "json":
+        if bench or results is None:
+            raise ValueError("a .json report holds conformance results only; write bench results "
+                             "into an .html or .md report")
+        return render_json(results)
+    if results is None:
+        if not bench:
+            raise ValueError("nothing to report: no conformance results and no bench results")
+        return render_speed(bench, fmt)
+    if fmt == "markdown":
+        return render_markdown(results) + "".join("\n" + _speed_md(obj) for obj in bench)
+    return render_html(results, bench)
 
 
-def write_report(results: Results, path: str | os.PathLike[str]) -> None:
-    """Write ``results`` to ``path`` as JSON, Markdown or HTML, chosen by the suffix
-    (.json, .md, .html); parent directories are created."""
-    text = render(results, report_format(path))
+def write_report(results: Results | None, path: str | os.PathLike[str],
+                 bench: Sequence[Mapping[str, Any]] = ()) -> None:
+    """Write ``results`` (and ``bench`` speed results) to ``path`` as JSON, Markdown or HTML,
+    chosen by the suffix (.json, .md, .html); parent directories are created."""
+    text = render(results, report_format(path), bench)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -507,6 +528,7 @@ table.worst td, table.worst th { font-variant-numeric: tabular-nums; }
 .bar-cell { width: 140px; }
 .bar { height: 9px; border-radius: 2px; background: #54aeff; display: inline-block; vertical-align: middle; }
 .bar.over { background: var(--fail); }
+.bar.slow { background: #d4a72c; }
 details > summary { cursor: pointer; color: var(--accent); margin: 6px 0; }
 .kv td:first-child { color: var(--muted); white-space: nowrap; }
 .two { display: grid; grid-template-columns: 1fr 1fr; gap: 20px; }
@@ -868,8 +890,9 @@ def _kv_table(mapping: Mapping[str, Any]) -> str:
     return f'<table class="kv">{"".join(rows)}</table>'
 
 
-def render_html(results: Results) -> str:
-    """The self-contained HTML report (inline CSS and SVG; no script, no external asset)."""
+def render_html(results: Results, bench: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The self-contained HTML report (inline CSS and SVG; no script, no external asset), with a
+    Speed section when ``bench`` holds ``convspec bench`` JSON objects."""
     failures = results.failures()
     verdict = ("All backends conform to the spec." if results.conformant else
                f"Non-conformance found: {len(failures)} non-conforming result{'s' * (len(failures) != 1)} in "
@@ -888,14 +911,138 @@ def render_html(results: Results) -> str:
          f'<div class="two"><div><h3>Environment</h3>{_kv_table(results.environment)}</div>'
          f"<div><h3>Settings</h3>{_kv_table(results.settings)}</div></div>"),
     ]
-    nav = "".join(f'<a href="#{key}">{_esc(title)}</a>' for key, title, _ in sections)
-    body = "".join(f'<section id="{key}"><h2>{_esc(title)}</h2>{content}</section>' for key, title, content in sections)
+    if bench:
+        sections.insert(-1, ("speed", "Speed", "".join(_html_speed(obj) for obj in bench)))
+    return _html_page(f"convspec report — {results.created}", "convspec conformance report", meta,
+                      f'<div class="banner {banner}">{_esc(verdict)}{_html_glance(results)}</div>', sections,
+                      "Generated by convspec. Every row and card cites a SPEC.md clause.")
+
+
+def _html_page(title: str, heading: str, meta: str, banner: str, sections: Sequence[tuple[str, str, str]],
+               footer: str) -> str:
+    nav = "".join(f'<a href="#{key}">{_esc(name)}</a>' for key, name, _ in sections)
+    body = "".join(f'<section id="{key}"><h2>{_esc(name)}</h2>{content}</section>' for key, name, content in sections)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>convspec report — {_esc(results.created)}</title><style>{_CSS}</style></head><body>"
-            f'<header class="top"><div class="inner"><h1>convspec conformance report</h1>'
+            f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"
+            f'<header class="top"><div class="inner"><h1>{_esc(heading)}</h1>'
             f'<span class="meta">{_esc(meta)}</span></div></header><main>'
-            f'<nav>{nav}</nav><div class="banner {banner}">{_esc(verdict)}{_html_glance(results)}</div>{body}'
-            '<p class="small">Generated by convspec. Every row and card cites a SPEC.md clause.</p>'
+            f"<nav>{nav}</nav>{banner}{body}"
+            f'<p class="small">{_esc(footer)}</p>'
             "</main></body></html>\n")
+
+
+# -- Speed: ``convspec bench --json`` output ------------------------------------------------------
+
+BENCH_FORMAT, BENCH_VERSION = "convspec-bench", 1
+
+#: ×baseline bars are drawn to scale up to this ratio (and clipped beyond).
+BAR_MAX_RATIO = 4.0
+
+
+def check_bench(obj: Any) -> None:
+    """ValueError unless ``obj`` is ``convspec bench --json`` output this version can show."""
+    if not isinstance(obj, Mapping) or obj.get("format") != BENCH_FORMAT:
+        raise ValueError(f"not convspec bench output: expected a JSON object with \"format\": \"{BENCH_FORMAT}\"")
+    if obj.get("version") != BENCH_VERSION:
+        raise ValueError(f"convspec bench output version {obj.get('version')!r}; this convspec reads version "
+                         f"{BENCH_VERSION}")
+    missing = [key for key in ("machine", "settings", "notes", "rows", "summary") if key not in obj]
+    if missing:
+        raise ValueError(f"convspec bench output without {', '.join(missing)}")
+
+
+def _ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1e3:.3f}"
+
+
+def _times(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} ×"
+
+
+def _ratio_bar(ratio: float | None) -> str:
+    """The ratio and a bar to scale (1 × at a quarter of the width): blue if faster, amber if slower."""
+    if ratio is None:
+        return '<td class="bar-cell">–</td>'
+    width = 120 * min(ratio, BAR_MAX_RATIO) / BAR_MAX_RATIO
+    css = "bar" if ratio <= 1 else "bar slow"
+    return (f'<td class="bar-cell"><span class="{css}" style="width:{width:.0f}px"></span> '
+            f"{_esc(_times(ratio))}</td>")
+
+
+def _bench_caption(obj: Mapping[str, Any]) -> str:
+    machine, settings = obj["machine"], obj["settings"]
+    blas = "; ".join(f"{lib.get('internal_api', '')} {lib.get('version') or ''}".strip()
+                     + (f" core {lib['architecture']}" if lib.get("architecture") else "")
+                     + (f", {lib['num_threads']} threads" if lib.get("num_threads") else "")
+                     for lib in machine.get("blas", [])) or "unknown"
+    parts = [str(machine.get("date", "")), str(machine.get("cpu", "")), f"{machine.get('cpu_count', '?')} CPUs",
+             f"BLAS {blas}"]
+    if machine.get("torch"):
+        parts.append(f"torch {machine['torch']} ({machine.get('torch_threads')} threads)")
+    if settings.get("threads"):
+        parts.append(f"--threads {settings['threads']}")
+    load = machine.get("load_average") or {}
+    if load.get("before"):
+        parts.append(f"load {load['before'][0]:.2f} → {(load.get('after') or load['before'])[0]:.2f}")
+    if machine.get("git_commit"):
+        parts.append(f"commit {machine['git_commit']}")
+    return " · ".join(parts)
+
+
+def _html_speed(obj: Mapping[str, Any]) -> str:
+    """One bench run: its machine, the geometric means per suite, the layers folded."""
+    baseline = obj["settings"].get("baseline") or "baseline"
+    suites = ", ".join(obj["settings"].get("suites", []))
+    out = [f"<h3>Suites {_esc(suites)} · {_esc(', '.join(obj['settings'].get('dtypes', [])))}</h3>",
+           f'<p class="small">{_esc(_bench_caption(obj))}</p>',
+           f"<table><tr><th>suite</th><th>dtype</th><th>direction</th><th>backend</th><th>layers</th>"
+           f"<th>total ms</th><th>GFLOP/s</th><th>× {_esc(baseline)}</th><th>× matmul</th></tr>"]
+    for row in obj["summary"]:
+        out.append(f"<tr><td>{_esc(row['suite'])}</td><td>{_esc(row['dtype'])}</td><td>{_esc(row['direction'])}</td>"
+                   f"<td>{_esc(row['backend'])}</td><td>{row['layers']}</td><td>{_ms(row['total_s'])}</td>"
+                   f"<td>{row['geomean_gflops'] or 0:.2f}</td>{_ratio_bar(row['geomean_ratio_torch'])}"
+                   f"<td>{_esc(_times(row['geomean_ratio_matmul']))}</td></tr>")
+    out.append('</table><p class="small">Medians of repeated calls; GFLOP/s and ratios are geometric means '
+               f"over the layers; × {_esc(baseline)} and × matmul were measured in the same run.</p>")
+    out.append(f"<details><summary>Every layer ({len(obj['rows'])} rows)</summary>"
+               "<table><tr><th>suite</th><th>layer</th><th>dtype</th><th>direction</th><th>backend</th>"
+               f"<th>median ms</th><th>GFLOP/s</th><th>× {_esc(baseline)}</th><th>× matmul</th></tr>")
+    for row in obj["rows"]:
+        if row["status"] != "ok":
+            cells = f'<td colspan="4">{_esc(row["status"])}: {_esc(row.get("message", ""))}</td>'
+        else:
+            cells = (f"<td>{_ms(row['median_s'])}</td><td>{row['gflops'] or 0:.2f}</td>"
+                     f"{_ratio_bar(row['ratio_torch'])}<td>{_esc(_times(row['ratio_matmul']))}</td>")
+        out.append(f"<tr><td>{_esc(row['suite'])}</td><td>{_esc(row['layer'])}</td><td>{_esc(row['dtype'])}</td>"
+                   f"<td>{_esc(row['direction'])}</td><td>{_esc(row['backend'])}</td>{cells}</tr>")
+    out.append("</table></details>")
+    if obj["notes"]:
+        out.append('<ul class="small">' + "".join(f"<li>{_esc(note)}</li>" for note in obj["notes"]) + "</ul>")
+    return "".join(out)
+
+
+def _speed_md(obj: Mapping[str, Any]) -> str:
+    baseline = obj["settings"].get("baseline") or "baseline"
+    lines = [f"### Speed: {_md(', '.join(obj['settings'].get('suites', [])))}", "", _md(_bench_caption(obj)), "",
+             f"| suite | dtype | direction | backend | layers | total ms | GFLOP/s | × {baseline} | × matmul |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in obj["summary"]:
+        lines.append(f"| {_md(row['suite'])} | {row['dtype']} | {row['direction']} | {_md(row['backend'])} | "
+                     f"{row['layers']} | {_ms(row['total_s'])} | {row['geomean_gflops'] or 0:.2f} | "
+                     f"{_times(row['geomean_ratio_torch'])} | {_times(row['geomean_ratio_matmul'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_speed(bench: Sequence[Mapping[str, Any]], fmt: str = "html") -> str:
+    """A page of ``convspec bench`` results alone, in "html" or "markdown"."""
+    for obj in bench:
+        check_bench(obj)
+    if fmt == "markdown":
+        return "## convspec bench\n\n" + "\n".join(_speed_md(obj) for obj in bench)
+    dates = sorted(str(obj["machine"].get("date", "")) for obj in bench)
+    meta = f"{len(bench)} run{'s' * (len(bench) != 1)} · {dates[0]}" + (f" – {dates[-1]}" if len(dates) > 1 else "")
+    return _html_page(f"convspec bench — {dates[0]}", "convspec bench", meta, "",
+                      [("speed", "Speed", "".join(_html_speed(obj) for obj in bench))],
+                      "Generated by convspec bench. Benchmarks report; they never assert times.")
 

@@ -1,0 +1,110 @@
+"""``convspec bench --json`` output in reports: a Speed section in the HTML and Markdown reports,
+a speed page of its own, and ``convspec report`` telling bench files from results files."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from convspec import cli
+from convspec.bench import run_bench
+from convspec.conformance import reports
+
+from test_bench import tiny_layers  # noqa: I001 - the tests' own helpers
+from test_reports import _structure, synthetic_results
+
+
+@pytest.fixture(scope="module")
+def bench_json() -> dict:
+    """A real bench run of two tiny layers, naive as the baseline (no torch needed)."""
+    result = run_bench(["im2col", "naive"], layers=tiny_layers()[:2], repeat=1, warmup=0, baseline="naive")
+    return json.loads(result.dumps())
+
+
+def _self_contained(text: str) -> None:
+    parsed = _structure(text)
+    assert parsed.errors == [] and parsed.stack == []
+    assert parsed.fetching == [] and parsed.tags["script"] == 0
+
+
+def test_html_report_shows_every_summary_row_and_layer(bench_json):
+    results = synthetic_results()
+    text = reports.render_html(results, [bench_json])
+    _self_contained(text)
+    assert '<section id="speed">' in text and 'href="#speed"' in text
+    assert text.index('id="speed"') < text.index('id="environment"')
+    for row in bench_json["summary"]:
+        assert f"<td>{row['backend']}</td><td>{row['layers']}</td>" in text
+    for layer in ("conv2d g2", "convT1d"):
+        assert f"<td>{layer}</td>" in text
+    assert "× naive" in text and "1.00 ×" in text  # the baseline against itself
+    assert bench_json["machine"]["cpu"] in text
+    assert 'id="speed"' not in reports.render_html(results)
+
+
+def test_speed_page_alone_in_html_and_markdown(bench_json):
+    page = reports.render_speed([bench_json, bench_json])
+    _self_contained(page)
+    assert page.count("<h3>Suites tiny · float32</h3>") == 2 and "convspec conformance report" not in page
+    markdown = reports.render_speed([bench_json], "markdown")
+    assert markdown.startswith("## convspec bench")
+    assert "| tiny | float32 | forward | im2col | 2 |" in markdown
+    assert "| tiny | float32 | backward | naive | 2 |" in markdown
+
+
+def test_markdown_report_appends_the_speed_tables(bench_json):
+    text = reports.render(synthetic_results(), "markdown", [bench_json])
+    assert text.index("## convspec conformance") < text.index("### Speed: tiny")
+
+
+def test_unfinished_layers_show_their_status(bench_json):
+    obj = copy.deepcopy(bench_json)
+    obj["rows"][0].update(status="error", message="ValueError: <boom>", median_s=None, gflops=None,
+                          ratio_torch=None, ratio_matmul=None)
+    text = reports.render_html(synthetic_results(), [obj])
+    assert '<td colspan="4">error: ValueError: &lt;boom&gt;</td>' in text
+
+
+@pytest.mark.parametrize(("ratio", "css", "width"), [(0.5, "bar", 15), (1.0, "bar", 30), (2.0, "bar slow", 60),
+                                                     (40.0, "bar slow", 120)])
+def test_ratio_bars_are_to_scale_and_clipped(ratio, css, width):
+    cell = reports._ratio_bar(ratio)
+    assert f'class="{css}" style="width:{width}px"' in cell and f"{ratio:.2f} ×" in cell
+    assert reports._ratio_bar(None) == '<td class="bar-cell">–</td>'
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"format": "something else"}, "not convspec bench output"),
+    ({"version": 2}, "version 2; this convspec reads version 1"),
+    ({"rows": None}, None),
+])
+def test_bench_json_is_checked_before_rendering(bench_json, change, message):
+    obj = {key: value for key, value in {**bench_json, **change}.items() if value is not None}
+    with pytest.raises(ValueError, match=message or "without rows"):
+        reports.render_speed([obj])
+
+
+def test_json_report_refuses_bench_results(bench_json):
+    with pytest.raises(ValueError, match=r"\.json report holds conformance results only"):
+        reports.render(synthetic_results(), "json", [bench_json])
+    with pytest.raises(ValueError, match="nothing to report"):
+        reports.render(None, "html", [])
+
+
+def test_report_command_tells_bench_files_from_results(bench_json, tmp_path, capsys):
+    results_file, bench_file = tmp_path / "run.json", tmp_path / "bench.json"
+    results_file.write_text(reports.render_json(synthetic_results()), encoding="utf-8")
+    bench_file.write_text(json.dumps(bench_json), encoding="utf-8")
+
+    assert cli.main(["report", str(results_file), str(bench_file), "-o", str(tmp_path / "both.html")]) == 0
+    both = (tmp_path / "both.html").read_text(encoding="utf-8")
+    assert 'id="matrix"' in both and 'id="speed"' in both
+
+    assert cli.main(["report", str(bench_file), "-o", str(tmp_path / "speed.md")]) == 0
+    assert "### Speed: tiny" in (tmp_path / "speed.md").read_text(encoding="utf-8")
+
+    assert cli.main(["report", str(results_file), str(bench_file), "-o", str(tmp_path / "x.json")]) == 2
+    assert "write bench results into an .html or .md report" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
