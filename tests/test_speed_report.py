@@ -108,3 +108,10 @@ def test_report_command_tells_bench_files_from_results(bench_json, tmp_path, cap
     assert cli.main(["report", str(results_file), str(bench_file), "-o", str(tmp_path / "x.json")]) == 2
     assert "write bench results into an .html or .md report" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_heading_names_the_thread_limit(bench_json):
+    obj = copy.deepcopy(bench_json)
+    assert "thread" not in reports._html_speed(obj).split("</h3>")[0]
+    obj["settings"]["threads"] = 1
+    assert reports._html_speed(obj).split("</h3>")[0].endswith("float32 · 1 thread")

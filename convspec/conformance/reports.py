@@ -994,13 +994,15 @@ def _html_speed(obj: Mapping[str, Any]) -> str:
     """One bench run: its machine, the geometric means per suite, the layers folded."""
     baseline = obj["settings"].get("baseline") or "baseline"
     suites = ", ".join(obj["settings"].get("suites", []))
-    out = [f"<h3>Suites {_esc(suites)} · {_esc(', '.join(obj['settings'].get('dtypes', [])))}</h3>",
+    threads = obj["settings"].get("threads")
+    limit = f" · {threads} thread{'s' * (threads != 1)}" if threads else ""
+    out = [f"<h3>Suites {_esc(suites)} · {_esc(', '.join(obj['settings'].get('dtypes', [])))}{limit}</h3>",
            f'<p class="small">{_esc(_bench_caption(obj))}</p>',
            f"<table><tr><th>suite</th><th>dtype</th><th>direction</th><th>backend</th><th>layers</th>"
            f"<th>total ms</th><th>GFLOP/s</th><th>× {_esc(baseline)}</th><th>× matmul</th></tr>"]
     for row in obj["summary"]:
         out.append(f"<tr><td>{_esc(row['suite'])}</td><td>{_esc(row['dtype'])}</td><td>{_esc(row['direction'])}</td>"
-                   f"<td>{_esc(row['backend'])}</td><td>{row['layers']}</td><td>{_ms(row['total_s'])}</td>"
+                   f"<td>{_esc(row['backend'])}</td><td>{row['layers']}</td><td>{row['total_s'] * 1e3:.1f}</td>"
                    f"<td>{row['geomean_gflops'] or 0:.2f}</td>{_ratio_bar(row['geomean_ratio_torch'])}"
                    f"<td>{_esc(_times(row['geomean_ratio_matmul']))}</td></tr>")
     out.append('</table><p class="small">Medians of repeated calls; GFLOP/s and ratios are geometric means '
@@ -1029,7 +1031,7 @@ def _speed_md(obj: Mapping[str, Any]) -> str:
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for row in obj["summary"]:
         lines.append(f"| {_md(row['suite'])} | {row['dtype']} | {row['direction']} | {_md(row['backend'])} | "
-                     f"{row['layers']} | {_ms(row['total_s'])} | {row['geomean_gflops'] or 0:.2f} | "
+                     f"{row['layers']} | {row['total_s'] * 1e3:.1f} | {row['geomean_gflops'] or 0:.2f} | "
                      f"{_times(row['geomean_ratio_torch'])} | {_times(row['geomean_ratio_matmul'])} |")
     return "\n".join(lines) + "\n"
 
