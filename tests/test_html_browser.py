@@ -1,5 +1,5 @@
-"""The HTML report in a real browser: headless Chromium loads it, and its matrix, a failure card
-and the accuracy plot are in the DOM it built; a 1280 × 900 screenshot is taken.
+"""The HTML report in a real browser: headless Chromium loads it, and its matrix, a failure card,
+the accuracy plot and the Speed section are in the DOM it built; a 1280 × 900 screenshot is taken.
 
 Skipped, with the reason, when Chromium is not installed — unless the environment variable CI is
 set: CI installs it (``apt-get install -y chromium``), so there a missing browser is a failure.
@@ -8,6 +8,7 @@ Set CONVSPEC_SCREENSHOT_DIR to keep the screenshot.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from convspec.bench import run_bench
 from convspec.conformance import reports
 from convspec.conformance.results import Results
 
-from test_reports import small_real_run, synthetic_results  # noqa: I001 - the tests' own helpers
+from test_bench import tiny_layers  # noqa: I001 - the tests' own helpers
+from test_reports import small_real_run, synthetic_results
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -61,10 +64,13 @@ class _Elements(HTMLParser):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
-    """A real run (naive backend) merged with a synthetic failing backend, as one HTML file."""
+    """A real run (naive backend) merged with a synthetic failing backend, and a real bench run of
+    two tiny layers (its Speed section), as one HTML file."""
     results = Results.merge([small_real_run(), synthetic_results()])
+    bench = json.loads(run_bench(["im2col", "naive"], layers=tiny_layers()[:2], repeat=1, warmup=0,
+                                 baseline="naive").dumps())
     path = tmp_path_factory.mktemp("report") / "report.html"
-    reports.write_report(results, path)
+    reports.write_report(results, path, [bench])
     return path
 
 
@@ -78,6 +84,8 @@ def test_report_dom_in_chromium_has_matrix_failure_card_and_accuracy_plot(report
     assert dom.classes.get("accuracy-plot") == 3, "one accuracy plot per backend"
     assert dom.tags.get("rect", 0) > 20, "bars of the plots"
     assert "MAXPOOL-TIE-1" in done.stdout and "reproduce (shell)" in done.stdout
+    speed = done.stdout.split('<section id="speed">')[1].split("</section>")[0]
+    assert speed.count('class="bar-cell"') >= 8 and "conv2d g2" in speed, "the Speed section with its bars"
 
 
 def test_report_screenshot_on_a_laptop_screen(report, tmp_path):
