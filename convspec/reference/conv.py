@@ -111,29 +111,30 @@ def _scatter(b: np.ndarray, W: np.ndarray, kernel_size: Shape, stride: Shape, di
              extent: Shape) -> np.ndarray:
     """out[n, g, i, p·s + q·d] += Σ_j W[g, j, i, q] · b[n, g, j, p] into a zero (N, G, I, *extent)
     buffer: the adjoint of :func:`_gather` in its first argument. b is (N, G, J, *o)."""
-    batch, groups, _, *out_size = b.shape
-    cols = W.shape[2]
-    b_matrix = b.reshape(batch, groups, b.shape[2], math.prod(out_size))
+    batch, groups, per_group = b.shape[:3]
+    out_size, cols = b.shape[3:], W.shape[2]
+    b_matrix = b.reshape(batch, groups, per_group, math.prod(out_size))
     out = np.zeros((batch, groups, cols, *extent))
     for block in _tap_blocks(kernel_size, _bytes_per_tap(out, out_size)):
         X = np.matmul(_weight_block(W, kernel_size, block).transpose(0, 2, 1), b_matrix)
         X = X.reshape(batch, groups, cols, len(block), *out_size)
         for t, q in enumerate(block):
-            _tap_view(out, q, stride, dilation, tuple(out_size))[...] += X[:, :, :, t]
+            target = _tap_view(out, q, stride, dilation, out_size)
+            target += X[:, :, :, t]
     return out
 
 
 def _correlate(a: np.ndarray, b: np.ndarray, kernel_size: Shape, stride: Shape, dilation: Shape) -> np.ndarray:
     """dW[g, j, i, q] = Σ_n Σ_p b[n, g, j, p] · a[n, g, i, p·s + q·d]: the adjoint of :func:`_gather`
     in W. a is (N, G, I, *S̃), b is (N, G, J, *o); returns (G, J, I, ΠK)."""
-    batch, groups, per_group, *out_size = b.shape
+    batch, groups, per_group = b.shape[:3]
+    out_size, cols = b.shape[3:], a.shape[2]
     b_matrix = b.reshape(batch, groups, per_group, math.prod(out_size))
-    cols = a.shape[2]
     dW_blocks = [
-        np.matmul(b_matrix, _columns(a, block, stride, dilation, tuple(out_size)).transpose(0, 1, 3, 2))
+        np.matmul(b_matrix, _columns(a, block, stride, dilation, out_size).transpose(0, 1, 3, 2))
         .sum(axis=0)
         .reshape(groups, per_group, cols, len(block))
-        for block in _tap_blocks(kernel_size, _bytes_per_tap(a, tuple(out_size)))
+        for block in _tap_blocks(kernel_size, _bytes_per_tap(a, out_size))
     ]
     return np.concatenate(dW_blocks, axis=-1)
 
