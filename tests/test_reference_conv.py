@@ -501,6 +501,22 @@ def test_column_budget_bounds_memory_and_keeps_the_answer(monkeypatch):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+def test_weight_gradient_memory_does_not_grow_with_the_batch():
+    """dw sums over the images one at a time: 32 images of a weight-heavy layer (w is 2× x) need
+    the columns and a few weight-sized arrays, not 32 weight-sized products at once (11.7 MB)."""
+    import tracemalloc
+
+    params = ConvParams(input_shape=(32, 64, 3, 3), weight_shape=(64, 64, 3, 3), padding=1)
+    rng = np.random.default_rng(3)
+    x, w, dy = randn(rng, params.input_shape), randn(rng, params.weight_shape), randn(rng, params.output_shape)
+    columns = 8 * 32 * 64 * 9 * 9  # N · C · ΠK · Πo float64s
+    tracemalloc.start()
+    R.conv_backward(x, w, dy, params)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 2 * columns + 4 * w.nbytes
+
+
 def test_conv_transpose_weight_gradient_zero_extends_dy():  # CONVT-GRAD-1, ERR-SPECIAL-1
     """dw correlates x with dy zero-extended to the scatter buffer (as PyTorch and every
     col2im-style implementation compute it): an infinite x whose target is cropped meets a padding

@@ -130,12 +130,13 @@ def _correlate(a: np.ndarray, b: np.ndarray, kernel_size: Shape, stride: Shape, 
     batch, groups, per_group = b.shape[:3]
     out_size, cols = b.shape[3:], a.shape[2]
     b_matrix = b.reshape(batch, groups, per_group, math.prod(out_size))
-    dW_blocks = [
-        np.matmul(b_matrix, _columns(a, block, stride, dilation, out_size).transpose(0, 1, 3, 2))
-        .sum(axis=0)
-        .reshape(groups, per_group, cols, len(block))
-        for block in _tap_blocks(kernel_size, _bytes_per_tap(a, out_size))
-    ]
+    dW_blocks = []
+    for block in _tap_blocks(kernel_size, _bytes_per_tap(a, out_size)):
+        X = _columns(a, block, stride, dilation, out_size)
+        dW_B = np.zeros((groups, per_group, cols * len(block)))
+        for n in range(batch):  # one image at a time: no N weight-sized products at once
+            dW_B += np.matmul(b_matrix[n], X[n].transpose(0, 2, 1))
+        dW_blocks.append(dW_B.reshape(groups, per_group, cols, len(block)))
     return np.concatenate(dW_blocks, axis=-1)
 
 
