@@ -198,8 +198,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     merged = None if not runs else runs[0] if len(runs) == 1 else Results.merge(runs)
     try:
         write_report(merged, args.output, bench)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a malformed file, a bad suffix
+        raise UsageError(f"cannot write {args.output}: {exc}") from exc
     print(f"report written: {args.output}", file=sys.stderr)
     return 0
 

@@ -16,13 +16,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from test_bench import tiny_layers
+from test_reports import small_real_run, synthetic_results
 
 from convspec.bench import run_bench
 from convspec.conformance import reports
 from convspec.conformance.results import Results
-
-from test_bench import tiny_layers  # noqa: I001 - the tests' own helpers
-from test_reports import small_real_run, synthetic_results
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import math
 
 import numpy as np
 import pytest
@@ -476,10 +477,7 @@ def test_column_budget_bounds_memory_and_keeps_the_answer(monkeypatch):
     """The oracle stays usable on realistic sizes: with the column budget at one tap's columns,
     peak memory stays below 8× the larger of x and y (the full column matrix alone would be 25×),
     and every op gives the answer of one block of all taps (only the summation order differs)."""
-    import importlib
     import tracemalloc
-
-    conv_module = importlib.import_module("convspec.reference.conv")
 
     params = ConvParams(input_shape=(2, 16, 20, 20), weight_shape=(16, 16, 5, 5), padding=2)
     t_params = transpose_of(params)
@@ -499,6 +497,33 @@ def test_column_budget_bounds_memory_and_keeps_the_answer(monkeypatch):
         arrays = [(a, b) for a, b in zip(_as_tuple(got), _as_tuple(expected)) if b is not None]
         for a, b in arrays:
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("taps_per_block", [2, 4])
+@pytest.mark.parametrize("kernel_size", [(3, 3), (3, 3, 3)])
+def test_blocks_starting_mid_kernel_give_the_whole_answer(monkeypatch, taps_per_block, kernel_size):
+    """Blocks of 2 or 4 taps of a 3×3 or 3×3×3 kernel start mid-row (and mid-plane): each block's
+    weights and columns must be the same taps. Groups, stride, dilation and uneven pads included."""
+    rank = len(kernel_size)
+    params = ConvParams(input_shape=(2, 4) + (7,) * rank, weight_shape=(6, 2) + kernel_size, groups=2,
+                        stride=(2,) + (1,) * (rank - 1), dilation=(1,) * (rank - 1) + (2,),
+                        padding=((1, 2),) * rank, bias_shape=(6,))
+    t_params = transpose_of(params)
+    rng = np.random.default_rng(4)
+    x, w, dy = randn(rng, params.input_shape), randn(rng, params.weight_shape), randn(rng, params.output_shape)
+    b, t_b = randn(rng, (6,)), randn(rng, (4,))
+    runs = (lambda: R.conv(x, w, b, params), lambda: R.conv_backward(x, w, dy, params),
+            lambda: R.conv_transpose(dy, w, t_b, t_params), lambda: R.conv_transpose_backward(dy, w, x, t_params))
+    whole = [run() for run in runs]
+    # every contraction here has N·G·(channels per group) = 8 rows of the conv's output positions per tap
+    bytes_per_tap = 8 * 8 * math.prod(params.output_shape[2:])
+    monkeypatch.setattr(conv_module, "COLUMN_BUDGET_BYTES", taps_per_block * bytes_per_tap)
+    blocks = list(conv_module._tap_blocks(kernel_size, bytes_per_tap))
+    assert [len(block) for block in blocks[:-1]] == [taps_per_block] * (len(blocks) - 1)
+    for run, expected in zip(runs, whole):
+        for a, b_ in zip(_as_tuple(run()), _as_tuple(expected)):
+            if b_ is not None:
+                np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
 
 
 def test_weight_gradient_memory_does_not_grow_with_the_batch():

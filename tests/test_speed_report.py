@@ -7,13 +7,12 @@ import copy
 import json
 
 import pytest
+from test_bench import tiny_layers
+from test_reports import _structure, synthetic_results
 
 from convspec import cli
 from convspec.bench import run_bench
 from convspec.conformance import reports
-
-from test_bench import tiny_layers  # noqa: I001 - the tests' own helpers
-from test_reports import _structure, synthetic_results
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +77,34 @@ def test_ratio_bars_are_to_scale_and_clipped(ratio, css, width):
 @pytest.mark.parametrize(("change", "message"), [
     ({"format": "something else"}, "not convspec bench output"),
     ({"version": 2}, "version 2; this convspec reads version 1"),
-    ({"rows": None}, None),
+    ({"rows": None}, "without rows"),
+    ({"notes": "one"}, "notes a list"),
+    ({"settings": {"threads": "<script>"}}, "settings.threads must be a positive integer or null"),
+    ({"summary": [{"suite": "s", "dtype": "float32", "direction": "forward", "backend": "b", "layers": "<i>",
+                   "total_s": 1.0, "geomean_gflops": None, "geomean_ratio_torch": None,
+                   "geomean_ratio_matmul": None}]}, r"summary\[0\]\.layers must be an integer"),
+    ({"rows": [{"suite": "s"}]}, r"rows\[0\]\.layer must be a string"),
 ])
 def test_bench_json_is_checked_before_rendering(bench_json, change, message):
     obj = {key: value for key, value in {**bench_json, **change}.items() if value is not None}
-    with pytest.raises(ValueError, match=message or "without rows"):
+    with pytest.raises(ValueError, match=message):
         reports.render_speed([obj])
+    with pytest.raises(ValueError, match="nothing to report"):
+        reports.render_speed([])
+
+
+def test_missing_values_show_as_dashes_and_text_is_escaped(bench_json):
+    obj = copy.deepcopy(bench_json)
+    obj["settings"]["baseline"] = "<b>x|y</b>"
+    obj["notes"] = ["torch <unavailable>: ratios | skipped"]
+    obj["summary"][0].update(geomean_gflops=None, total_s=None, dtype="a|b")
+    text = reports.render_html(synthetic_results(), [obj])
+    assert "<b>x|y</b>" not in text and "&lt;b&gt;x|y&lt;/b&gt;" in text
+    assert "<td>–</td><td>–</td>" in text  # total ms and GFLOP/s of the first summary line
+    markdown = reports.render_speed([obj], "markdown")
+    table = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert all(line.replace("\\|", "").count("|") == 10 for line in table)  # 9 cells, none split
+    assert "| – | – |" in table[2] and "- torch &lt;unavailable&gt;: ratios \\| skipped" in markdown
 
 
 def test_json_report_refuses_bench_results(bench_json):

@@ -950,6 +950,42 @@ def check_bench(obj: Any) -> None:
     missing = [key for key in ("machine", "settings", "notes", "rows", "summary") if key not in obj]
     if missing:
         raise ValueError(f"convspec bench output without {', '.join(missing)}")
+    if not isinstance(obj["machine"], Mapping) or not isinstance(obj["notes"], list):
+        raise ValueError("convspec bench output: machine must be an object and notes a list")
+    if not isinstance(obj["settings"], Mapping) or not _is_count(obj["settings"].get("threads"), none=True):
+        raise ValueError("convspec bench output: settings.threads must be a positive integer or null")
+    for part, fields in (("rows", _BENCH_ROW_FIELDS), ("summary", _BENCH_SUMMARY_FIELDS)):
+        if not isinstance(obj[part], list):
+            raise ValueError(f"convspec bench output: {part} must be a list")
+        for index, entry in enumerate(obj[part]):
+            for field, kind in fields.items():
+                value = entry.get(field, ...) if isinstance(entry, Mapping) else ...
+                ok = (isinstance(value, str) if kind == "text" else _is_count(value) if kind == "count"
+                      else value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)))
+                if not ok:
+                    raise ValueError(f"convspec bench output: {part}[{index}].{field} must be "
+                                     f"{ {'text': 'a string', 'count': 'an integer'}.get(kind, 'a number or null') }")
+
+
+#: Fields of a bench row and of a summary line the report reads: "text", "count" or "number?" (or null).
+_BENCH_ROW_FIELDS = {"suite": "text", "layer": "text", "dtype": "text", "direction": "text", "backend": "text",
+                     "status": "text", "median_s": "number?", "gflops": "number?", "ratio_torch": "number?",
+                     "ratio_matmul": "number?"}
+_BENCH_SUMMARY_FIELDS = {"suite": "text", "dtype": "text", "direction": "text", "backend": "text",
+                         "layers": "count", "total_s": "number?", "geomean_gflops": "number?",
+                         "geomean_ratio_torch": "number?", "geomean_ratio_matmul": "number?"}
+
+
+def _is_count(value: Any, *, none: bool = False) -> bool:
+    return (value is None and none) or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def _gflops(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _total_ms(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds * 1e3:.1f}"
 
 
 def _ms(seconds: float | None) -> str:
@@ -974,7 +1010,7 @@ def _bench_caption(obj: Mapping[str, Any]) -> str:
     machine, settings = obj["machine"], obj["settings"]
     blas = "; ".join(f"{lib.get('internal_api', '')} {lib.get('version') or ''}".strip()
                      + (f" core {lib['architecture']}" if lib.get("architecture") else "")
-                     + (f", {lib['num_threads']} threads" if lib.get("num_threads") else "")
+                     + (f", {lib['num_threads']} thread{'s' * (lib['num_threads'] != 1)}" if lib.get("num_threads") else "")
                      for lib in machine.get("blas", [])) or "unknown"
     parts = [str(machine.get("date", "")), str(machine.get("cpu", "")), f"{machine.get('cpu_count', '?')} CPUs",
              f"BLAS {blas}"]
@@ -995,15 +1031,15 @@ def _html_speed(obj: Mapping[str, Any]) -> str:
     baseline = obj["settings"].get("baseline") or "baseline"
     suites = ", ".join(obj["settings"].get("suites", []))
     threads = obj["settings"].get("threads")
-    limit = f" · {threads} thread{'s' * (threads != 1)}" if threads else ""
+    limit = f" · {threads} thread{'s' * (threads != 1)}" if threads else ""  # an int (check_bench)
     out = [f"<h3>Suites {_esc(suites)} · {_esc(', '.join(obj['settings'].get('dtypes', [])))}{limit}</h3>",
            f'<p class="small">{_esc(_bench_caption(obj))}</p>',
-           f"<table><tr><th>suite</th><th>dtype</th><th>direction</th><th>backend</th><th>layers</th>"
-           f"<th>total ms</th><th>GFLOP/s</th><th>× {_esc(baseline)}</th><th>× matmul</th></tr>"]
+           ("<table><tr><th>suite</th><th>dtype</th><th>direction</th><th>backend</th><th>layers</th>"
+            f"<th>total ms</th><th>GFLOP/s</th><th>× {_esc(baseline)}</th><th>× matmul</th></tr>")]
     for row in obj["summary"]:
         out.append(f"<tr><td>{_esc(row['suite'])}</td><td>{_esc(row['dtype'])}</td><td>{_esc(row['direction'])}</td>"
-                   f"<td>{_esc(row['backend'])}</td><td>{row['layers']}</td><td>{row['total_s'] * 1e3:.1f}</td>"
-                   f"<td>{row['geomean_gflops'] or 0:.2f}</td>{_ratio_bar(row['geomean_ratio_torch'])}"
+                   f"<td>{_esc(row['backend'])}</td><td>{row['layers']}</td><td>{_total_ms(row['total_s'])}</td>"
+                   f"<td>{_gflops(row['geomean_gflops'])}</td>{_ratio_bar(row['geomean_ratio_torch'])}"
                    f"<td>{_esc(_times(row['geomean_ratio_matmul']))}</td></tr>")
     out.append('</table><p class="small">Medians of repeated calls; GFLOP/s and ratios are geometric means '
                f"over the layers; × {_esc(baseline)} and × matmul were measured in the same run.</p>")
@@ -1014,7 +1050,7 @@ def _html_speed(obj: Mapping[str, Any]) -> str:
         if row["status"] != "ok":
             cells = f'<td colspan="4">{_esc(row["status"])}: {_esc(row.get("message", ""))}</td>'
         else:
-            cells = (f"<td>{_ms(row['median_s'])}</td><td>{row['gflops'] or 0:.2f}</td>"
+            cells = (f"<td>{_ms(row['median_s'])}</td><td>{_gflops(row['gflops'])}</td>"
                      f"{_ratio_bar(row['ratio_torch'])}<td>{_esc(_times(row['ratio_matmul']))}</td>")
         out.append(f"<tr><td>{_esc(row['suite'])}</td><td>{_esc(row['layer'])}</td><td>{_esc(row['dtype'])}</td>"
                    f"<td>{_esc(row['direction'])}</td><td>{_esc(row['backend'])}</td>{cells}</tr>")
@@ -1027,17 +1063,21 @@ def _html_speed(obj: Mapping[str, Any]) -> str:
 def _speed_md(obj: Mapping[str, Any]) -> str:
     baseline = obj["settings"].get("baseline") or "baseline"
     lines = [f"### Speed: {_md(', '.join(obj['settings'].get('suites', [])))}", "", _md(_bench_caption(obj)), "",
-             f"| suite | dtype | direction | backend | layers | total ms | GFLOP/s | × {baseline} | × matmul |",
+             f"| suite | dtype | direction | backend | layers | total ms | GFLOP/s | × {_md(baseline)} | × matmul |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for row in obj["summary"]:
-        lines.append(f"| {_md(row['suite'])} | {row['dtype']} | {row['direction']} | {_md(row['backend'])} | "
-                     f"{row['layers']} | {row['total_s'] * 1e3:.1f} | {row['geomean_gflops'] or 0:.2f} | "
+        lines.append(f"| {_md(row['suite'])} | {_md(row['dtype'])} | {_md(row['direction'])} | {_md(row['backend'])} | "
+                     f"{row['layers']} | {_total_ms(row['total_s'])} | {_gflops(row['geomean_gflops'])} | "
                      f"{_times(row['geomean_ratio_torch'])} | {_times(row['geomean_ratio_matmul'])} |")
+    if obj["notes"]:
+        lines += [""] + [f"- {_md(note)}" for note in obj["notes"]]
     return "\n".join(lines) + "\n"
 
 
 def render_speed(bench: Sequence[Mapping[str, Any]], fmt: str = "html") -> str:
     """A page of ``convspec bench`` results alone, in "html" or "markdown"."""
+    if not bench:
+        raise ValueError("nothing to report: no bench results")
     for obj in bench:
         check_bench(obj)
     if fmt == "markdown":

@@ -83,11 +83,11 @@ def _tap_view(a: np.ndarray, q: tuple[int, ...], stride: Shape, dilation: Shape,
 def _columns(a: np.ndarray, block: list[tuple[int, ...]], stride: Shape, dilation: Shape,
              out_size: Shape) -> np.ndarray:
     """X̂_B[n, g, (i, q), p] = a[n, g, i, p·s + q·d] for the taps q of the block: (N, G, I·|B|, Πo)."""
-    batch, groups, cols = a.shape[:3]
-    X = np.empty((batch, groups, cols, len(block), *out_size))
+    batch, groups, in_per_group = a.shape[:3]
+    X = np.empty((batch, groups, in_per_group, len(block), *out_size))
     for t, q in enumerate(block):
         X[:, :, :, t] = _tap_view(a, q, stride, dilation, out_size)
-    return X.reshape(batch, groups, cols * len(block), math.prod(out_size))
+    return X.reshape(batch, groups, in_per_group * len(block), math.prod(out_size))
 
 
 def _bytes_per_tap(a: np.ndarray, out_size: Shape) -> int:
@@ -111,13 +111,13 @@ def _scatter(b: np.ndarray, W: np.ndarray, kernel_size: Shape, stride: Shape, di
              extent: Shape) -> np.ndarray:
     """out[n, g, i, p·s + q·d] += Σ_j W[g, j, i, q] · b[n, g, j, p] into a zero (N, G, I, *extent)
     buffer: the adjoint of :func:`_gather` in its first argument. b is (N, G, J, *o)."""
-    batch, groups, per_group = b.shape[:3]
-    out_size, cols = b.shape[3:], W.shape[2]
-    b_matrix = b.reshape(batch, groups, per_group, math.prod(out_size))
-    out = np.zeros((batch, groups, cols, *extent))
+    batch, groups, out_per_group = b.shape[:3]
+    out_size, in_per_group = b.shape[3:], W.shape[2]
+    b_matrix = b.reshape(batch, groups, out_per_group, math.prod(out_size))
+    out = np.zeros((batch, groups, in_per_group, *extent))
     for block in _tap_blocks(kernel_size, _bytes_per_tap(out, out_size)):
         X = np.matmul(_weight_block(W, kernel_size, block).transpose(0, 2, 1), b_matrix)
-        X = X.reshape(batch, groups, cols, len(block), *out_size)
+        X = X.reshape(batch, groups, in_per_group, len(block), *out_size)
         for t, q in enumerate(block):
             target = _tap_view(out, q, stride, dilation, out_size)
             target += X[:, :, :, t]
@@ -127,16 +127,16 @@ def _scatter(b: np.ndarray, W: np.ndarray, kernel_size: Shape, stride: Shape, di
 def _correlate(a: np.ndarray, b: np.ndarray, kernel_size: Shape, stride: Shape, dilation: Shape) -> np.ndarray:
     """dW[g, j, i, q] = Σ_n Σ_p b[n, g, j, p] · a[n, g, i, p·s + q·d]: the adjoint of :func:`_gather`
     in W. a is (N, G, I, *S̃), b is (N, G, J, *o); returns (G, J, I, ΠK)."""
-    batch, groups, per_group = b.shape[:3]
-    out_size, cols = b.shape[3:], a.shape[2]
-    b_matrix = b.reshape(batch, groups, per_group, math.prod(out_size))
+    batch, groups, out_per_group = b.shape[:3]
+    out_size, in_per_group = b.shape[3:], a.shape[2]
+    b_matrix = b.reshape(batch, groups, out_per_group, math.prod(out_size))
     dW_blocks = []
     for block in _tap_blocks(kernel_size, _bytes_per_tap(a, out_size)):
         X = _columns(a, block, stride, dilation, out_size)
-        dW_B = np.zeros((groups, per_group, cols * len(block)))
+        dW_B = np.zeros((groups, out_per_group, in_per_group * len(block)))
         for n in range(batch):  # one image at a time: no N weight-sized products at once
             dW_B += np.matmul(b_matrix[n], X[n].transpose(0, 2, 1))
-        dW_blocks.append(dW_B.reshape(groups, per_group, cols, len(block)))
+        dW_blocks.append(dW_B.reshape(groups, out_per_group, in_per_group, len(block)))
     return np.concatenate(dW_blocks, axis=-1)
 
 

@@ -1,8 +1,8 @@
 """Max and average pooling, forward and gradients, in float64, any spatial rank.
 
 Window p of a spatial dim covers input coordinates u = p·s − p_b + q·d, 0 ≤ q < k (POOL-SHAPE-1).
-Like conv, every op loops over the Πk taps q and handles all batches, channels and windows of a
-tap at once through one strided view of the padded input (:mod:`.window`). The buffer is padded
+Every op loops over the Πk taps q and handles all batches, channels and windows of a tap at
+once through one strided view of the padded input (:mod:`.window`). The buffer is padded
 far enough for ceil-mode windows that overhang the right padding (POOL-CEIL-1).
 """
 

@@ -60,7 +60,7 @@ def pad(a: np.ndarray, pads: Pads, mode: str = "zeros", *, first_axis: int = 2, 
 
     zeros → the constant ``value``; reflect → ``np.pad`` 'reflect' (the edge is not repeated);
     replicate → 'edge'; circular → 'wrap'. Returns a new C-contiguous array, or ``a`` itself when
-    every pad is zero (callers only read it).
+    every pad is zero: a caller that writes into the result must own ``a``.
 
     >>> pad(np.array([[[1.0, 2.0, 3.0]]]), ((2, 1),), "reflect")
     array([[[3., 2., 1., 2., 3., 2.]]])
