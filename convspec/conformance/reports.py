@@ -980,6 +980,10 @@ def _is_count(value: Any, *, none: bool = False) -> bool:
     return (value is None and none) or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
 def _gflops(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
@@ -1010,7 +1014,7 @@ def _bench_caption(obj: Mapping[str, Any]) -> str:
     machine, settings = obj["machine"], obj["settings"]
     blas = "; ".join(f"{lib.get('internal_api', '')} {lib.get('version') or ''}".strip()
                      + (f" core {lib['architecture']}" if lib.get("architecture") else "")
-                     + (f", {lib['num_threads']} thread{'s' * (lib['num_threads'] != 1)}" if lib.get("num_threads") else "")
+                     + (f", {_count(lib['num_threads'], 'thread')}" if lib.get("num_threads") else "")
                      for lib in machine.get("blas", [])) or "unknown"
     parts = [str(machine.get("date", "")), str(machine.get("cpu", "")), f"{machine.get('cpu_count', '?')} CPUs",
              f"BLAS {blas}"]
@@ -1031,7 +1035,7 @@ def _html_speed(obj: Mapping[str, Any]) -> str:
     baseline = obj["settings"].get("baseline") or "baseline"
     suites = ", ".join(obj["settings"].get("suites", []))
     threads = obj["settings"].get("threads")
-    limit = f" · {threads} thread{'s' * (threads != 1)}" if threads else ""  # an int (check_bench)
+    limit = f" · {_count(threads, 'thread')}" if threads else ""  # an int (check_bench)
     out = [f"<h3>Suites {_esc(suites)} · {_esc(', '.join(obj['settings'].get('dtypes', [])))}{limit}</h3>",
            f'<p class="small">{_esc(_bench_caption(obj))}</p>',
            ("<table><tr><th>suite</th><th>dtype</th><th>direction</th><th>backend</th><th>layers</th>"

@@ -50,7 +50,7 @@ def _split_groups(a: np.ndarray, groups: int) -> np.ndarray:
     return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
 
 
-def _tap_matrices(w: np.ndarray, groups: int) -> np.ndarray:
+def _grouped_weight(w: np.ndarray, groups: int) -> np.ndarray:
     """W[g, j, i, q] = w[g·J + j, i, q] for a weight (G·J, I, *K): (G, J, I, ΠK).
 
     conv's weight (C_out, C_in/g, *K) gives W[g, m, c, q] = w[g·M + m, c, q]; conv_transpose's
@@ -179,7 +179,7 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: ConvParams)
     check_arrays("conv", params, {"x": x, "w": w, "b": b})
     x, w, b = _float64(x), _float64(w), _float64_bias(b)
     x_tilde = pad(_split_groups(x, params.groups), params.pads, params.padding_mode, first_axis=3)  # (N, G, C_g, *S̃)
-    W = _tap_matrices(w, params.groups)  # W[g, m, c, q] = w[g·M+m, c, q]
+    W = _grouped_weight(w, params.groups)  # W[g, m, c, q] = w[g·M+m, c, q]
     y = _gather(x_tilde, W, params.kernel_size, params.stride, params.dilation, params.output_shape[2:])
     return _add_bias(y.reshape(params.output_shape), b)
 
@@ -205,7 +205,7 @@ def conv_backward(
     x, w, dy = _float64(x), _float64(w), _float64(dy)
     groups, pads = params.groups, params.pads
     x_tilde = pad(_split_groups(x, groups), pads, params.padding_mode, first_axis=3)  # (N, G, C_g, *S̃)
-    W = _tap_matrices(w, groups)  # W[g, m, c, q] = w[g·M+m, c, q]
+    W = _grouped_weight(w, groups)  # W[g, m, c, q] = w[g·M+m, c, q]
     dy_grouped = _split_groups(dy, groups)  # (N, G, M, *o)
     extent = _padded_size(params.input_shape[2:], pads)
     dx_tilde = _scatter(dy_grouped, W, params.kernel_size, params.stride, params.dilation, extent)
@@ -254,7 +254,7 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: C
     """
     check_arrays("conv_transpose", params, {"x": x, "w": w, "b": b})
     x, w, b = _float64(x), _float64(w), _float64_bias(b)
-    W = _tap_matrices(w, params.groups)  # W[g, c, m, q] = w[g·C_g+c, m, q]
+    W = _grouped_weight(w, params.groups)  # W[g, c, m, q] = w[g·C_g+c, m, q]
     y_tilde = _scatter(
         _split_groups(x, params.groups), W, params.kernel_size, params.stride, params.dilation,
         _transpose_extent(params),
@@ -283,8 +283,9 @@ def conv_transpose_backward(
     check_arrays("conv_transpose_backward", params, {"x": x, "w": w, "dy": dy})
     x, w, dy = _float64(x), _float64(w), _float64(dy)
     groups = params.groups
-    W = _tap_matrices(w, groups)  # W[g, c, m, q] = w[g·C_g+c, m, q]
+    W = _grouped_weight(w, groups)  # W[g, c, m, q] = w[g·C_g+c, m, q]
     dy_tilde = pad(_split_groups(dy, groups), _transpose_buffer_pads(params), first_axis=3)  # (N, G, M, *extent)
     dx = _gather(dy_tilde, W, params.kernel_size, params.stride, params.dilation, params.input_shape[2:])
     dW = _correlate(dy_tilde, _split_groups(x, groups), params.kernel_size, params.stride, params.dilation)
-    return dx.reshape(params.input_shape), dW.reshape(params.weight_shape), _bias_grad(dy, params.bias_shape is not None)
+    db = _bias_grad(dy, params.bias_shape is not None)
+    return dx.reshape(params.input_shape), dW.reshape(params.weight_shape), db
