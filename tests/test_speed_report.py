@@ -79,7 +79,7 @@ def test_ratio_bars_are_to_scale_and_clipped(ratio, css, width):
     ({"version": 2}, "version 2; this convspec reads version 1"),
     ({"rows": None}, "without rows"),
     ({"notes": "one"}, "notes a list"),
-    ({"settings": {"threads": "<script>"}}, "settings.threads must be a positive integer or null"),
+    ({"settings": {"threads": "<script>"}}, "settings.threads must be a non-negative integer or null"),
     ({"summary": [{"suite": "s", "dtype": "float32", "direction": "forward", "backend": "b", "layers": "<i>",
                    "total_s": 1.0, "geomean_gflops": None, "geomean_ratio_torch": None,
                    "geomean_ratio_matmul": None}]}, r"summary\[0\]\.layers must be an integer"),

@@ -953,31 +953,38 @@ def check_bench(obj: Any) -> None:
     if not isinstance(obj["machine"], Mapping) or not isinstance(obj["notes"], list):
         raise ValueError("convspec bench output: machine must be an object and notes a list")
     if not isinstance(obj["settings"], Mapping) or not _is_count(obj["settings"].get("threads"), none=True):
-        raise ValueError("convspec bench output: settings.threads must be a positive integer or null")
+        raise ValueError("convspec bench output: settings.threads must be a non-negative integer or null")
     for part, fields in (("rows", _BENCH_ROW_FIELDS), ("summary", _BENCH_SUMMARY_FIELDS)):
         if not isinstance(obj[part], list):
             raise ValueError(f"convspec bench output: {part} must be a list")
         for index, entry in enumerate(obj[part]):
             for field, kind in fields.items():
-                value = entry.get(field, ...) if isinstance(entry, Mapping) else ...
-                ok = (isinstance(value, str) if kind == "text" else _is_count(value) if kind == "count"
-                      else value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)))
-                if not ok:
-                    raise ValueError(f"convspec bench output: {part}[{index}].{field} must be "
-                                     f"{ {'text': 'a string', 'count': 'an integer'}.get(kind, 'a number or null') }")
+                meaning, valid = _BENCH_KINDS[kind]
+                if not valid(entry.get(field, ...) if isinstance(entry, Mapping) else ...):  # ...: missing
+                    raise ValueError(f"convspec bench output: {part}[{index}].{field} must be {meaning}")
 
 
-#: Fields of a bench row and of a summary line the report reads: "text", "count" or "number?" (or null).
+def _is_count(value: Any, *, none: bool = False) -> bool:
+    return (value is None and none) or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def _is_number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+#: What a field of a bench row or summary line must hold: (its description, its test).
+_BENCH_KINDS: dict[str, tuple[str, Any]] = {
+    "text": ("a string", lambda value: isinstance(value, str)),
+    "count": ("an integer", _is_count),
+    "number?": ("a number or null", _is_number_or_none),
+}
+#: The fields the report reads of a bench row and of a summary line, and their kinds.
 _BENCH_ROW_FIELDS = {"suite": "text", "layer": "text", "dtype": "text", "direction": "text", "backend": "text",
                      "status": "text", "median_s": "number?", "gflops": "number?", "ratio_torch": "number?",
                      "ratio_matmul": "number?"}
 _BENCH_SUMMARY_FIELDS = {"suite": "text", "dtype": "text", "direction": "text", "backend": "text",
                          "layers": "count", "total_s": "number?", "geomean_gflops": "number?",
                          "geomean_ratio_torch": "number?", "geomean_ratio_matmul": "number?"}
-
-
-def _is_count(value: Any, *, none: bool = False) -> bool:
-    return (value is None and none) or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
 def _count(number: int, noun: str) -> str:
