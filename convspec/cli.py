@@ -298,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     vcheck.add_argument("directory", help="the exported vector set")
     vcheck.add_argument("results_dir", help="where the program wrote <case>.<output>.npy")
     vcheck.add_argument("--name", help="the implementation's name in reports")
-    vcheck.add_argument("--program", help="the program's command line (used in reproducers)")
+    vcheck.add_argument("--program", help="the program's command line, for the reproducers "
+                                          "(convspec check cmd:PROGRAM --case ...)")
     vcheck.add_argument("--accumulation", help="dtype the implementation accumulates in")
     vcheck.add_argument("--report", nargs="+", metavar="FILE", help="write .json, .md or .html reports")
     vcheck.set_defaults(func=cmd_vectors_check)

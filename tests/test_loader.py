@@ -313,11 +313,14 @@ def test_unknown_name():
     assert one_line_error("not a name!").unknown
 
 
-def test_missing_module():
-    error = one_line_error("loader_test_nowhere:thing")
-    assert str(error) == ("cannot load backend 'loader_test_nowhere:thing': no module named 'loader_test_nowhere' "
-                          "(is it installed, or on sys.path?)")
-    assert isinstance(error.__cause__, ModuleNotFoundError)
+@pytest.mark.parametrize("spec", ["loader_test_nowhere:thing", "loader_test_nowhere.functional"])
+def test_missing_module(spec):
+    """module:attr, or a dotted module name (clearly not a built-in), that does not import."""
+    error = one_line_error(spec)
+    assert str(error) == (f"cannot load backend {spec!r}: no module named 'loader_test_nowhere' (is it installed, "
+                          "or on sys.path? The convspec command does not search the current directory: run it "
+                          "with PYTHONPATH=. or name path/to/file.py:attr)")
+    assert isinstance(error.__cause__, ModuleNotFoundError) and not error.unknown
 
 
 def test_a_module_failing_to_import_is_not_called_missing(on_path):

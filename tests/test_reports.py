@@ -447,3 +447,18 @@ def test_results_schema_page_documents_every_field():
         names |= set(definition.get("properties", {}))
     missing = sorted(name for name in names if f"`{name}`" not in page)
     assert missing == []
+
+
+def test_terminal_summary_keeps_whole_unsupported_reasons():
+    """A reason is shown whole ('avg_pool:dilation: torch … argument', not cut at its first colon),
+    counted, the eight most common first."""
+    from convspec.conformance.report import terminal_summary
+
+    run = _passing("p")
+    run.results = [_result("p", "avg_pool", "unsupported", case=AVG_CASE,
+                           message="avg_pool:dilation: no dilation argument in avg_pool2d")] * 3
+    run.results += [_result("p", "conv", "unsupported", case=CONV_CASE, message=f"reason {i}") for i in range(9)]
+    text = terminal_summary(Results(backends=[run], settings={}, environment={}))
+    line = next(line for line in text.splitlines() if "unsupported (declared by the backend)" in line)
+    assert line.split(": ", 1)[1].startswith("avg_pool:dilation: no dilation argument in avg_pool2d ×3; reason 0 ×1")
+    assert line.endswith("… 2 more reasons (see --report)")

@@ -291,9 +291,11 @@ def _load_module(spec: str) -> Backend:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
-            if not colon:
+            if not colon and "." not in module_name:  # a bare word: more likely a mistyped built-in
                 raise _unknown(spec) from exc
-            raise BackendLoadError(spec, f"no module named {missing!r} (is it installed, or on sys.path?)") from exc
+            raise BackendLoadError(spec, f"no module named {missing!r} (is it installed, or on sys.path? The "
+                                         "convspec command does not search the current directory: run it "
+                                         "with PYTHONPATH=. or name path/to/file.py:attr)") from exc
         raise BackendLoadError(spec, f"importing module {module_name!r} failed: {_one_line(exc)}") from exc
     except Exception as exc:
         raise BackendLoadError(spec, f"importing module {module_name!r} failed: {_one_line(exc)}") from exc

@@ -62,10 +62,11 @@ def terminal_summary(results: Results, *, max_failures: int = 10) -> str:
         for op in ops:
             cells = [f"{family} {_counts_text(table[(op, family)])}" for family in families if (op, family) in table]
             out.append(f"  {op:<{width}}  " + " | ".join(cells))
-        reasons = Counter(r.message.split(":")[0] for r in run.results if r.status == "unsupported")
+        reasons = Counter(r.message for r in run.results if r.status == "unsupported")
         if reasons:
+            more = f"; … {len(reasons) - 8} more reasons (see --report)" if len(reasons) > 8 else ""
             out.append("  unsupported (declared by the backend): "
-                       + "; ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(8)))
+                       + "; ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(8)) + more)
         failures = [r for r in run.results if r.status in NONCONFORMING]
         for result in failures[:max_failures]:
             out.append(describe_failure(result))

@@ -237,8 +237,9 @@ def check_vectors(
     with ``u_acc`` of ``accumulation`` (default: the case dtype). ``<id>.unsupported`` (a reason)
     makes the case *unsupported*; a missing or unreadable output file fails the case under
     HYGIENE-2, naming the file; an output of the wrong dtype fails HYGIENE-2 as well.
-    ``program`` (the command that produced the outputs) makes reproducers name
-    ``cmd:PROGRAM``. Returns one :class:`Results` with a single backend called ``name``.
+    ``program`` (the command that produced the outputs) makes reproducers name ``cmd:program``;
+    without it they say ``cmd:PROGRAM``, to be filled in. Returns one :class:`Results` with a
+    single backend called ``name``.
     """
     vectors, outputs_root = Path(vector_dir), Path(results_dir)
     if not outputs_root.is_dir():
@@ -248,7 +249,7 @@ def check_vectors(
                          "overwrite the reference outputs, which have the same file names")
     manifest = read_manifest(vectors)
     started = time.perf_counter()
-    spec = f"cmd:{program}" if program else name
+    spec = f"cmd:{program or 'PROGRAM'}"  # reproducers run the program as a command backend
     caps = Capabilities(accumulation=accumulation)
     ctx = _VectorContext(name, spec, caps)
     run = BackendRun(name=name, spec=spec, capabilities={"source": "golden vectors", "vectors": str(vectors),

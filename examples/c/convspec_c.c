@@ -4,8 +4,9 @@
  *   convspec_c IN_DIR [OUT_DIR]         run every case of IN_DIR/cases.txt
  *
  * For each line of IN_DIR/cases.txt it reads IN_DIR/<id>.<input>.npy and writes
- * OUT_DIR/<id>.<output>.npy (OUT_DIR defaults to IN_DIR, which is what the command backend
- * `convspec check 'cmd:./convspec_c'` expects), or OUT_DIR/<id>.unsupported with a reason.
+ * OUT_DIR/<id>.<output>.npy, or OUT_DIR/<id>.unsupported with a reason. OUT_DIR is created if
+ * missing; it defaults to IN_DIR, which is what the command backend `convspec check
+ * 'cmd:./convspec_c'` expects.
  * The file format is documented in docs/vectors.md.
  *
  * Ops: conv (every padding mode, groups, dilation, bias), max_pool (with indices) and avg_pool,
@@ -16,11 +17,14 @@
  * Seeded bugs for the test suite: -DBUG=1 keeps the *last* of equal maxima (breaks
  * MAXPOOL-TIE-1); -DBUG=2 ignores count_include_pad (breaks AVGPOOL-DEF-1).
  */
+#define _POSIX_C_SOURCE 200809L /* mkdir */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "npy.h"
 
@@ -295,6 +299,10 @@ int main(int argc, char **argv) {
     }
     in_dir = argv[1];
     out_dir = argc == 3 ? argv[2] : argv[1];
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "convspec_c: cannot create %s: %s\n", out_dir, strerror(errno));
+        return 2;
+    }
     char path[4096], line[4096];
     snprintf(path, sizeof path, "%s/cases.txt", in_dir);
     FILE *cases = fopen(path, "r");
