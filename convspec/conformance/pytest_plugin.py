@@ -2,9 +2,10 @@
 
 Registered under the ``pytest11`` entry point, so installing convspec makes the options available;
 nothing runs unless ``--convspec-backend`` is given. One test item per (backend, op, check family,
-clause), with ids like ``convspec[im2col-conv-differential-ERR-BOUND-1]``; unsupported features are
-skips with the backend's reason; failures show the clause, the minimal case and the reproducers.
-``--junitxml`` then gives CI a standard report. The engine is imported only when the option is used.
+clause), with ids like ``convspec/im2col::convspec[im2col-conv-differential-ERR-BOUND-1]``;
+unsupported features are skips with the backend's reason; failures show the clause, the minimal
+case and the reproducers. ``--junitxml`` then gives CI a standard report, one class
+(``convspec.im2col``) per backend. The engine is imported only when the option is used.
 """
 
 from __future__ import annotations
@@ -78,4 +79,6 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
             groups[(result.op, result.family, result.clause)].append(result)
         for (op, family, clause), members in sorted(groups.items()):
             name = f"convspec[{run.name}-{op}-{family}-{clause}]"
-            items.append(ConformanceItem.from_parent(session, name=name, results=members))
+            # node id convspec/<backend>::<name>: JUnit's classname is then convspec.<backend>
+            items.append(ConformanceItem.from_parent(session, name=name, nodeid=f"convspec/{run.name}::{name}",
+                                                     results=members))
