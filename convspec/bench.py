@@ -57,7 +57,9 @@ JSON (``--json FILE``; :meth:`BenchResult.to_json`)
      "summary": [{"suite", "dtype", "direction", "backend", "layers", "total_s",
                   "geomean_ratio_torch" | null, "geomean_ratio_matmul" | null, "geomean_gflops"}]}
 
-The matmul rows have ``backend = "matmul"``; times are seconds.
+The matmul rows have ``backend = "matmul"``; times are seconds. ``convspec report BENCH.json ...``
+renders these files as a Speed section of the HTML or Markdown report, or as a page of their own
+(:func:`convspec.conformance.reports.render_speed`).
 
 Examples
 --------
@@ -883,7 +885,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                           "'none' for none")
     parser.add_argument("--threads", type=_positive, help="limit BLAS, OpenMP and torch threads to N for the run")
     parser.add_argument("--no-matmul", action="store_true", help="do not time the matmul of each layer")
-    parser.add_argument("--json", metavar="FILE", help="write the results as JSON (format: convspec.bench docstring)")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON (format: convspec.bench docstring); "
+                        "convspec report FILE -o speed.html renders it, or adds it to a conformance report")
     parser.add_argument("--markdown", metavar="FILE", help="write the results as Markdown tables")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
