@@ -64,7 +64,7 @@ def check_against_reference(backend, op, params, arrays):
             np.testing.assert_array_equal(got, want[name], err_msg=name)
             continue
         assert got.dtype == arrays["x"].dtype, f"{name} has dtype {got.dtype}, input {arrays['x'].dtype} (DTYPE-1)"
-        bound = error_bound(mag[name], k[name], out_dtype=dtype, accumulation=backend.capabilities.accumulation)
+        bound = error_bound(mag[name], k[name], out_dtype=dtype, accumulation=backend.capabilities.accumulation_for(dtype))
         error = np.abs(got.astype(np.float64) - want[name])
         assert np.all(error <= bound), f"{name}: max error {error.max()} > bound (ERR-BOUND-1)"
     return outputs

@@ -394,10 +394,12 @@ def test_repeated_calls_are_bitwise_identical():  # HYGIENE-3
     assert all(np.array_equal(first[name], second[name]) for name in first)
 
 
-def test_capabilities_declare_input_dtype_accumulation_or_better():  # ERR-BOUND-1
+def test_capabilities_declare_half_types_accumulated_in_float32():  # ERR-BOUND-1
     caps = BACKEND.capabilities
     assert isinstance(caps, Capabilities) and BACKEND.name == "im2col"
-    assert caps.accumulation is None and caps.speed == "fast" and caps.ranks is None and caps.deterministic
+    assert [caps.accumulation_for(d) for d in ("float16", "bfloat16", "float32", "float64")] == [
+        "float32", "float32", "float32", "float64"]
+    assert caps.speed == "fast" and caps.ranks is None and caps.deterministic
     assert caps.ops == frozenset(OPS) and not caps.unsupported
     assert ("bfloat16" in caps.dtypes) == bfloat16_available()
 
@@ -415,3 +417,12 @@ def test_invalid_arrays_are_refused():  # LAYOUT-1, DTYPE-1, GRAD-SHAPE-1
 def test_docstring_examples_run():  # STYLE.md §9
     result = doctest.testmod(im2col_module)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_half_types_really_accumulate_in_float32():  # ERR-BOUND-1: the declaration is true
+    """2048 + sixteen 1s: float16 accumulation stays at 2048 (its spacing there is 2); float32
+    accumulation reaches 2064, which float16 holds exactly."""
+    x = np.array([[[2048.0] + [1.0] * 16]], dtype=np.float16)
+    w = np.ones((1, 1, 17), dtype=np.float16)
+    y = BACKEND.conv(x, w, None, ConvParams(input_shape=x.shape, weight_shape=w.shape))
+    assert y.dtype == np.float16 and float(y[0, 0, 0]) == 2064.0

@@ -111,12 +111,13 @@ def test_half_precision_is_computed_in_float32_and_rounded_once():  # DTYPE-1, E
     assert y.dtype == np.float16 and float(y[0, 0, 0]) == 2080.0
 
 
-def test_float32_accumulates_in_float32():  # ERR-BOUND-1: the declared accumulation (None = input dtype) is real
+def test_float32_accumulates_in_float32():  # ERR-BOUND-1: the declared accumulation is real
     x = np.array([[[2.0**24] + [1.0] * 16]], dtype=np.float32)
     w = np.ones((1, 1, 17), dtype=np.float32)
     y = DIRECT.conv(x, w, None, ConvParams(input_shape=x.shape, weight_shape=w.shape))
     assert float(y[0, 0, 0]) == 2.0**24  # each + 1 rounds back to 2**24 in float32
-    assert DIRECT.capabilities.accumulation is None
+    assert DIRECT.capabilities.accumulation_for("float32") == "float32"
+    assert DIRECT.capabilities.accumulation_for("float16") == "float32"  # see the half-precision test above
 
 
 # -- the FFT variant -------------------------------------------------------------------------------
@@ -258,7 +259,7 @@ def check_special(backend: Any, op: str, params: Any, arrays: dict[str, Any]) ->
         assert_specials_placed(label, got[name], ref[name])
         finite = np.isfinite(ref[name])
         bound = error_bound(mag[name], k[name], out_dtype=dtype,
-                            accumulation=caps.accumulation, input_precision=caps.input_precision)
+                            accumulation=caps.accumulation_for(dtype), input_precision=caps.input_precision)
         assert_within_bound(f"{label} (finite outputs)", np.where(finite, got[name], 0),
                             np.where(finite, ref_zeroed[name], 0), bound)
     return got
@@ -528,3 +529,23 @@ def test_importing_the_module_does_not_import_scipy():  # DESIGN: lazy heavy imp
 def test_docstring_examples_run():  # STYLE.md §9
     result = doctest.testmod(scipy_backend)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_max_pool_gradient_is_bounded_per_element_even_for_the_fft_backend():  # ERR-NONLOCAL-1
+    """Max pool is never non-local: filling x with a constant (the non-local magnitude) would route
+    every dy to its window's first tap, so a position two windows send dy to (here 0.87 + 0.63 in
+    bfloat16, rounded half to even) got a bound below its own output rounding."""
+    from convspec.conformance import run_conformance
+
+    case = Case.parse("max_pool_backward x=1,1,8 k=2 s=2 p=0:0 d=2 ceil dtype=bfloat16 data=random seed=0")
+    assert run_conformance("scipy:fft", cases=[case], checks=["differential"]).exit_code == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_fft_noise_where_every_tap_reads_padding_is_bounded(dtype):  # ERR-NONLOCAL-1
+    """Every tap of this conv reads padding (rows 0 and 2 of a 3-row padded input), so the exact
+    output is 0 and op(max|x|·1, |w|) is 0 everywhere; the FFT still spreads x into it (≈ 2e-9)."""
+    from convspec.conformance import run_conformance
+
+    case = Case.parse(f"conv x=1,1,1,1 w=1,1,2,1 s=1,1 p=1:1,1:1 d=2,1 g=1 dtype={dtype} data=impulse seed=0")
+    assert run_conformance("scipy:fft", cases=[case]).exit_code == 0

@@ -411,6 +411,21 @@ def test_available_backends_lists_every_builtin_with_capabilities_or_a_reason():
     assert next(info for info in builtins if info.name == "naive").available
 
 
+def test_accumulation_per_input_dtype():  # ERR-BOUND-1's u_acc
+    caps = Capabilities(accumulation={"float16": "float32", "bfloat16": "float32"})
+    assert [caps.accumulation_for(d) for d in ("float16", "bfloat16", "float32", "float64")] == [
+        "float32", "float32", "float32", "float64"]
+    assert Capabilities(accumulation="float64").accumulation_for("float16") == "float64"
+    assert Capabilities().accumulation_for("bfloat16") == "bfloat16"
+    with pytest.raises(TypeError):
+        caps.accumulation["float16"] = "float64"  # type: ignore[index]  # frozen like the rest
+    for wrong in ({"float16": "float8"}, {"half": "float32"}, "double"):
+        with pytest.raises(ValueError, match="unknown ops .* or dtypes"):
+            Capabilities(accumulation=wrong)
+    row = capability_table([BackendInfo("half", "built-in", "m:H", True, None, caps)]).splitlines()[2]
+    assert "f16→f32, bf16→f32" in row
+
+
 def test_capability_table():
     infos = [
         BackendInfo("fast", "built-in", "m:Fast", True, None, Capabilities(

@@ -146,3 +146,39 @@ def test_tie_bug_cites_maxpool_tie_1() -> None:
 def test_index_bug_cites_maxpool_index_1(name: str) -> None:
     results = run_conformance(getattr(mutants, name)(), cases=[INDEX_CASE], checks=["differential"])
     assert {r.clause for r in results.failures()} == {"MAXPOOL-INDEX-1"}
+
+
+def _conv_half_accumulation(x: Any, w: Any, b: Any, params: Any) -> np.ndarray:
+    """A float16 conv that rounds its channel sum to float16 after each input channel (im2col per
+    channel): half accumulation, which a backend declaring float32 accumulation must not do."""
+    from convspec.backends import load
+    from convspec.spec import ConvParams
+
+    im2col = load("im2col")
+    x, w = np.asarray(x), np.asarray(w)
+    if params.groups != 1:
+        return im2col.conv(x, w, b, params)
+    one = ConvParams(input_shape=(x.shape[0], 1, *x.shape[2:]), weight_shape=(w.shape[0], 1, *w.shape[2:]),
+                     stride=params.stride, padding=params.pads, dilation=params.dilation,
+                     padding_mode=params.padding_mode)
+    y = np.zeros(params.output_shape, np.float16)
+    for c in range(x.shape[1]):
+        y = (y + im2col.conv(x[:, c:c + 1], w[:, c:c + 1], None, one)).astype(np.float16)
+    if b is not None:
+        y = (y + np.asarray(b).reshape((-1,) + (1,) * params.rank)).astype(np.float16)
+    return y
+
+
+def test_declared_float32_accumulation_tightens_the_bound_enough_to_catch_half_accumulation() -> None:
+    """Capabilities.accumulation per dtype (ERR-BOUND-1's u_acc): the same float16-accumulating
+    conv passes when it declares the input dtype, and fails ERR-BOUND-1 when it claims float32."""
+    from convspec.backends import FunctionBackend
+
+    def run(accumulation: Any) -> Results:
+        backend = FunctionBackend("half-accumulation", conv=_conv_half_accumulation, dtypes={"float16"},
+                                  accumulation=accumulation)
+        return run_conformance(backend, ops=["conv"], dtypes=["float16"], checks=["differential"])
+
+    assert run(None).exit_code == 0
+    claimed = run({"float16": "float32"})
+    assert claimed.exit_code == 1 and {r.clause for r in claimed.failures()} == {"ERR-BOUND-1"}

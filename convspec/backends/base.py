@@ -41,7 +41,10 @@ class Capabilities:
     unsupported : feature (``convspec.spec.features.FEATURES``) -> why it cannot run it; a key
         ``"op:feature"`` (forward op name, e.g. ``"avg_pool:dilation"``) limits it to one op and its
         gradient. A case using such a feature is reported *unsupported* with this reason.
-    accumulation : dtype name it accumulates in; ``None`` means the input dtype (ERR-BOUND-1).
+    accumulation : dtype name it accumulates in, for every input dtype; or a mapping input dtype ->
+        accumulation dtype, the dtypes not in it accumulating in themselves (``{"float16":
+        "float32", "bfloat16": "float32"}`` for a backend that widens half types); ``None`` means
+        the input dtype (ERR-BOUND-1). See :meth:`accumulation_for`.
     input_precision : a reduced precision it rounds inputs to before multiplying ("tf32"), or None.
     local : False for FFT/Winograd-style algorithms (ERR-NONLOCAL-1).
     deterministic : repeated calls give bitwise identical results.
@@ -53,7 +56,7 @@ class Capabilities:
     ranks: frozenset[int] | None = None
     dtypes: frozenset[str] = frozenset({"float16", "float32", "float64"})
     unsupported: Mapping[str, str] = field(default_factory=dict)
-    accumulation: str | None = None
+    accumulation: str | Mapping[str, str] | None = None
     input_precision: str | None = None
     local: bool = True
     deterministic: bool = True
@@ -66,7 +69,8 @@ class Capabilities:
             key for key in self.unsupported
             if key.rpartition(":")[2] not in FEATURES or key.rpartition(":")[0] not in ("", *OPS)
         }
-        unknown_dtypes = set(self.dtypes) - set(DTYPE_NAMES)
+        unknown_dtypes = (set(self.dtypes) | set(self._accumulation_map()) | set(self._accumulation_map().values())
+                          | ({self.accumulation} if isinstance(self.accumulation, str) else set())) - set(DTYPE_NAMES)
         if unknown_ops or unknown_features or unknown_dtypes:
             raise ValueError(
                 f"Capabilities names unknown ops {sorted(unknown_ops)}, features {sorted(unknown_features)} "
@@ -78,6 +82,22 @@ class Capabilities:
         if self.ranks is not None:
             object.__setattr__(self, "ranks", frozenset(self.ranks))
         object.__setattr__(self, "unsupported", _frozen(self.unsupported))
+        if isinstance(self.accumulation, Mapping):
+            object.__setattr__(self, "accumulation", _frozen(self.accumulation))
+
+    def _accumulation_map(self) -> Mapping[str, str]:
+        return self.accumulation if isinstance(self.accumulation, Mapping) else {}
+
+    def accumulation_for(self, dtype: str) -> str:
+        """The dtype inputs of ``dtype`` are accumulated in: u_acc of ERR-BOUND-1.
+
+        >>> caps = Capabilities(accumulation={"float16": "float32"})
+        >>> caps.accumulation_for("float16"), caps.accumulation_for("float64")
+        ('float32', 'float64')
+        """
+        if isinstance(self.accumulation, Mapping):
+            return self.accumulation.get(dtype, dtype)
+        return self.accumulation or dtype
 
     def unsupported_reason(self, op: str, params: Params, dtype: str) -> str | None:
         """Why this backend cannot run ``op`` on ``params`` in ``dtype``; None when it can."""

@@ -436,7 +436,10 @@ def _row(info: BackendInfo) -> list[str]:
     caps = info.capabilities
     if caps is None:
         return [info.name, info.source, "no"] + ["-"] * 8
-    accumulation = caps.accumulation or "input dtype"
+    if isinstance(caps.accumulation, Mapping):
+        accumulation = ", ".join(f"{_DTYPE_SHORT[d]}→{_DTYPE_SHORT[a]}" for d, a in caps.accumulation.items())
+    else:
+        accumulation = caps.accumulation or "input dtype"
     if caps.input_precision:
         accumulation += f" ({caps.input_precision} inputs)"
     return [

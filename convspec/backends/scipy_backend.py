@@ -38,8 +38,8 @@ Precision (declared in :class:`~convspec.backends.base.Capabilities`): SciPy's d
 accumulates in the input dtype for float32 and float64 (``correlate([2**24, 1, …, 1], ones)`` in
 float32 stays 2**24). It refuses float16 and bfloat16 ("Unsupported type"), and so do ndimage's
 filters, so those two are computed in float32 (exact widening; products of two 11-bit significands
-are exact in float32) and rounded once to the input dtype: the true accumulation is then finer
-than the declared ``accumulation=None`` (the input dtype), which keeps ERR-BOUND-1 an upper bound.
+are exact in float32) and rounded once to the input dtype: the declared accumulation is
+``{"float16": "float32", "bfloat16": "float32"}`` (float32 and float64 in themselves).
 Pool sums are computed by ndimage in float64 and divided in float64, then rounded once; max pool
 and its gradient (accumulated in float64) are exact or nearly so.
 
@@ -234,7 +234,7 @@ class ScipyBackend:
             ranks=None,
             dtypes=frozenset({"float16", "bfloat16", "float32", "float64"}),
             unsupported={},
-            accumulation=None,
+            accumulation={"float16": "float32", "bfloat16": "float32"},
             local=method == "direct",
             deterministic=True,
         )

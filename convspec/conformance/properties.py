@@ -201,7 +201,7 @@ class _Check:
         mag = self.ctx.magnitude(op, inputs, params)[name]
         k = self.ctx.terms(op, params)[name]
         bound = self.ctx.bound(mag, k, self.dtype)
-        u_acc = UNIT_ROUNDOFF[self.ctx.caps.accumulation or self.dtype]
+        u_acc = UNIT_ROUNDOFF[self.ctx.caps.accumulation_for(self.dtype)]
         with np.errstate(over="ignore", invalid="ignore"):
             overflow = mag * (1 + ALPHA * k * u_acc) > largest_finite(self.dtype)
         return _Budget(np.where(overflow, np.inf, bound), ~np.isfinite(mag))

@@ -576,8 +576,12 @@ def _html_summary(results: Results) -> str:
         caps = run.capabilities or {}
         facts = [f"{run.seconds:.1f} s ({run.backend_seconds:.1f} s in the backend)",
                  f"max error / bound {_ratio(profile.max_ratio)} over {profile.compared:,} elements"]
-        if caps.get("accumulation"):
-            facts.append(f"accumulates in {caps['accumulation']}")
+        accumulation = caps.get("accumulation")
+        if isinstance(accumulation, Mapping):
+            facts.append("accumulates " + ", ".join(f"{dtype} in {acc}" for dtype, acc in accumulation.items())
+                         + ", the others in themselves")
+        elif accumulation:
+            facts.append(f"accumulates in {accumulation}")
         if caps.get("input_precision"):
             facts.append(f"input precision {caps['input_precision']}")
         parts.append('<div class="small">' + "<br>".join(_esc(f) for f in facts) + "</div>")

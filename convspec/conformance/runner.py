@@ -86,41 +86,73 @@ class CheckContext:
         return self.caps.unsupported_reason(op, params, dtype)
 
     # -- the error model -------------------------------------------------------------------
+    def _local(self, op: str) -> bool:
+        """Whether ``op`` is bounded per element: a local backend, or max pool and its gradient,
+        which are never non-local (ERR-NONLOCAL-1; a constant x would also reroute every dy)."""
+        return self.caps.local or (OPS[op].forward or op) == "max_pool"
+
     def magnitude(self, op: str, arrays: dict[str, Any], params: Params) -> dict[str, Any]:
         """mag = op(|x|, |w|, |b|). For a non-local backend (ERR-NONLOCAL-1) every operand but w and
         b is replaced by its largest absolute value, and each output's magnitude by its maximum
-        over the whole output: a transform spreads every input's rounding over every output."""
-        if self.caps.local:
+        over the whole output: a transform spreads every input's rounding over every output. Where
+        that maximum is 0 (every term reads padding or is cropped), K · Π max|factor| instead."""
+        if self._local(op):
             return reference.magnitude(op, arrays, params)
         filled = {name: _max_abs_fill(value) if name not in ("w", "b") and value is not None else value
                   for name, value in arrays.items()}
         mags = reference.magnitude(op, filled, params)
-        return {name: mag if mag is None or not mag.size else np.full_like(mag, mag.max())
-                for name, mag in mags.items()}
+        k_of = terms_per_output(op, params)
+        out = {}
+        for name, mag in mags.items():
+            if mag is None or not mag.size:
+                out[name] = mag
+                continue
+            peak = float(mag.max())
+            if peak == 0.0:  # no term reaches any output, yet the transform mixes the inputs into each
+                peak = k_of[name] * math.prod(_largest(arrays.get(factor)) for factor in _FACTORS[op, name])
+            out[name] = np.full_like(mag, peak)
+        return out
 
     def terms(self, op: str, params: Params) -> dict[str, int]:
         """K per output; a non-local backend adds ⌈log2 L⌉ (ERR-NONLOCAL-1)."""
         k_of = terms_per_output(op, params)
-        if self.caps.local or not OPS[op].linear:
+        if self._local(op) or not OPS[op].linear:
             return k_of
         return {name: nonlocal_terms(k, params) for name, k in k_of.items()}
 
     def bound(self, mag: np.ndarray, k: int, dtype: str) -> np.ndarray:
-        return error_bound(mag, k, out_dtype=dtype, accumulation=self.caps.accumulation,
+        return error_bound(mag, k, out_dtype=dtype, accumulation=self.caps.accumulation_for(dtype),
                            input_precision=self.caps.input_precision)
 
     def compare(self, name: str, out: Any, ref: np.ndarray, mag: np.ndarray, k: int, dtype: str,
                 **kw: Any) -> Comparison:
-        return compare(name, out, ref, mag, k=k, dtype=dtype, accumulation=self.caps.accumulation,
+        return compare(name, out, ref, mag, k=k, dtype=dtype, accumulation=self.caps.accumulation_for(dtype),
                        input_precision=self.caps.input_precision, **kw)
+
+
+#: The operands whose product makes each term of an output (ERR-NONLOCAL-1's fallback).
+_FACTORS = {
+    ("conv", "y"): ("x", "w"), ("conv_transpose", "y"): ("x", "w"),
+    ("conv_backward", "dx"): ("dy", "w"), ("conv_backward", "dw"): ("x", "dy"), ("conv_backward", "db"): ("dy",),
+    ("conv_transpose_backward", "dx"): ("dy", "w"), ("conv_transpose_backward", "dw"): ("x", "dy"),
+    ("conv_transpose_backward", "db"): ("dy",),
+    ("avg_pool", "y"): ("x",), ("avg_pool_backward", "dx"): ("dy",),
+}
+
+
+def _largest(array: np.ndarray | None) -> float:
+    """max|array| over its finite entries (0 for None or none)."""
+    if array is None:
+        return 0.0
+    values = np.abs(np.asarray(array, dtype=np.float64))
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else 0.0
 
 
 def _max_abs_fill(array: np.ndarray) -> np.ndarray:
     """max|array| (over finite entries) everywhere, in the array's own dtype (exact: it is one of
     its elements)."""
-    values = np.abs(np.asarray(array, dtype=np.float64))
-    finite = values[np.isfinite(values)]
-    return np.full_like(array, finite.max() if finite.size else 0.0)
+    return np.full_like(array, _largest(array))
 
 
 def _result(ctx: CheckContext, family: str, check: str, op: str, clause: str, status: str, case: Case | None,
@@ -256,14 +288,14 @@ def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arra
             continue
         mag, k = mags[name], k_of[name]
         bound = bound_of(mag, k) if bound_of else None
-        exact_where = exact_mask(op, case, params, arrays, mag, ctx.caps.accumulation, ctx.caps.local)
+        exact_where = exact_mask(op, case, params, arrays, mag, ctx.caps.accumulation_for(dtype), ctx.caps.local)
         rule = ("an element that at most one dy reaches is a copy of it" if op == "max_pool_backward" else
                 "integer data with exactly representable partial sums must match exactly")
         comparison = ctx.compare(name, out, ref, mag, k, dtype, exact_where=exact_where, exact_rule=rule, bound=bound)
         if statistics and comparison.passed and wants_statistics(comparison.count, dtype) and op != "max_pool_backward":
             has_bias = isinstance(params, (ConvParams, ConvTransposeParams)) and params.bias_shape is not None
             passed, stats = statistical_test(
-                out, ref, mag, k=k, dtype=dtype, accumulation=ctx.caps.accumulation,
+                out, ref, mag, k=k, dtype=dtype, accumulation=ctx.caps.accumulation_for(dtype),
                 input_precision=ctx.caps.input_precision, bias_term=has_bias and name == "y",
                 symmetric_data=case.data in ("random", "zeros", "impulse", "integers"))
             comparison.statistics = stats
