@@ -92,15 +92,16 @@ class CheckContext:
         return self.caps.local or (OPS[op].forward or op) == "max_pool"
 
     def magnitude(self, op: str, arrays: dict[str, Any], params: Params) -> dict[str, Any]:
-        """mag = op(|x|, |w|, |b|). For a non-local backend (ERR-NONLOCAL-1) every operand but w and
-        b is replaced by its largest absolute value, and each output's magnitude by its maximum
-        over the whole output: a transform spreads every input's rounding over every output. Where
-        that maximum is 0 (every term reads padding or is cropped), K · Π max|factor| instead."""
+        """mag = op(|x|, |w|, |b|). For a non-local backend (ERR-NONLOCAL-1), the same for every
+        element: K · Π max|f| over the two factors f of the output's terms (+ max|b| for y), which
+        is at least op(max|x|·1, |w|, |b|) anywhere; infinite where a non-finite w or b reaches.
+        A transform mixes every input with every tap — padded, cropped and skipped ones
+        included — into every output."""
         if self._local(op):
             return reference.magnitude(op, arrays, params)
         filled = {name: _max_abs_fill(value) if name not in ("w", "b") and value is not None else value
                   for name, value in arrays.items()}
-        mags = reference.magnitude(op, filled, params)
+        mags = reference.magnitude(op, filled, params)  # non-finite where a non-finite w or b reaches
         k_of = terms_per_output(op, params)
         out = {}
         for name, mag in mags.items():
@@ -108,8 +109,9 @@ class CheckContext:
                 out[name] = mag
                 continue
             peak = float(mag.max())
-            if peak == 0.0:  # no term reaches any output, yet the transform mixes the inputs into each
-                peak = k_of[name] * math.prod(_largest(arrays.get(factor)) for factor in _FACTORS[op, name])
+            if np.isfinite(peak):  # every term at its largest: at least op(max|x|·1, |w|, |b|)
+                full = k_of[name] * math.prod(_largest(arrays.get(factor)) for factor in _FACTORS[op, name])
+                peak = max(peak, full + (_largest(arrays.get("b")) if name == "y" else 0.0))
             out[name] = np.full_like(mag, peak)
         return out
 
@@ -130,7 +132,7 @@ class CheckContext:
                        input_precision=self.caps.input_precision, **kw)
 
 
-#: The operands whose product makes each term of an output (ERR-NONLOCAL-1's fallback).
+#: The operands whose product makes each term of an output (ERR-NONLOCAL-1).
 _FACTORS = {
     ("conv", "y"): ("x", "w"), ("conv_transpose", "y"): ("x", "w"),
     ("conv_backward", "dx"): ("dy", "w"), ("conv_backward", "dw"): ("x", "dy"), ("conv_backward", "db"): ("dy",),
