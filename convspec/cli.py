@@ -55,6 +55,16 @@ def _bytes(text: str) -> int:
         raise argparse.ArgumentTypeError(f"cannot read a size from {text!r}: use e.g. 512M or 8G") from exc
 
 
+def _accumulation(text: str) -> str | dict[str, str]:
+    """float32 (every dtype) or float16=float32,bfloat16=float32 (per input dtype)."""
+    if "=" not in text:
+        return text
+    try:
+        return dict(pair.split("=", 1) for pair in text.split(","))  # type: ignore[misc]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected DTYPE or IN=ACC,IN=ACC..., got {text!r}") from exc
+
+
 def _padding(text: str) -> Any:
     """'3', '1,2', '1:2,0:0' (before:after per dim) or a padding string."""
     if text[:1].isalpha():
@@ -292,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--count", type=int, default=10, help="generated cases per op (default 10)")
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--no-catalogue", action="store_true")
-    export.add_argument("--accumulation", help="dtype the implementation accumulates in (bounds use it)")
+    export.add_argument("--accumulation", type=_accumulation, metavar="DTYPE|IN=ACC,...",
+                        help="dtype the implementation accumulates in, or per input dtype: "
+                             "float16=float32,bfloat16=float32 (the bound files use it)")
     export.set_defaults(func=cmd_vectors_export)
     vcheck = vectors_sub.add_parser("check", help="check outputs an external program wrote for a vector set")
     vcheck.add_argument("directory", help="the exported vector set")
@@ -300,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     vcheck.add_argument("--name", help="the implementation's name in reports")
     vcheck.add_argument("--program", help="the program's command line, for the reproducers "
                                           "(convspec check cmd:PROGRAM --case ...)")
-    vcheck.add_argument("--accumulation", help="dtype the implementation accumulates in")
+    vcheck.add_argument("--accumulation", type=_accumulation, metavar="DTYPE|IN=ACC,...",
+                        help="dtype the implementation accumulates in, or per input dtype: float16=float32,...")
     vcheck.add_argument("--report", nargs="+", metavar="FILE", help="write .json, .md or .html reports")
     vcheck.set_defaults(func=cmd_vectors_check)
 

@@ -553,3 +553,21 @@ def test_fft_noise_of_products_the_op_drops_is_bounded(descriptor):  # ERR-NONLO
     from convspec.conformance import run_conformance
 
     assert run_conformance("scipy:fft", cases=[Case.parse(descriptor)]).exit_code == 0
+
+
+@pytest.mark.parametrize("op", ["avg_pool", "avg_pool_backward", "max_pool_backward"])
+def test_pools_are_bounded_per_element_for_a_non_local_backend(op):  # ERR-NONLOCAL-1
+    """Pools are never non-local: scipy:fft's pool magnitudes are the reference's, element by element."""
+    from backend_checks import make_arrays
+
+    from convspec.conformance.invoke import Invoker
+    from convspec.conformance.runner import CheckContext, Settings
+
+    backend = ScipyBackend(method="fft")
+    params = AvgPoolParams(input_shape=(1, 2, 7, 7), kernel_size=3, stride=3, padding=1, count_include_pad=False) \
+        if op.startswith("avg") else MaxPoolParams(input_shape=(1, 2, 7, 7), kernel_size=3, stride=2, padding=1)
+    arrays = make_arrays(op, params, "float32", 0)
+    ctx = CheckContext(backend, backend.name, Invoker(backend), Settings())
+    expected = reference.magnitude(op, arrays, params)["dx" if op.endswith("backward") else "y"]
+    got = ctx.magnitude(op, arrays, params)["dx" if op.endswith("backward") else "y"]
+    np.testing.assert_array_equal(got, expected)

@@ -424,6 +424,10 @@ def test_accumulation_per_input_dtype():  # ERR-BOUND-1's u_acc
             Capabilities(accumulation=wrong)
     row = capability_table([BackendInfo("half", "built-in", "m:H", True, None, caps)]).splitlines()[2]
     assert "f16→f32, bf16→f32" in row
+    for wrong in (["float32"], 32, {"float16": ["float32"]}):
+        with pytest.raises(ValueError, match="must be a dtype name, a mapping of input dtype names"):
+            Capabilities(accumulation=wrong)  # type: ignore[arg-type]
+    assert Capabilities(accumulation={}).accumulation is None
 
 
 def test_capability_table():

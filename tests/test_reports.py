@@ -462,3 +462,10 @@ def test_terminal_summary_keeps_whole_unsupported_reasons():
     line = next(line for line in text.splitlines() if "unsupported (declared by the backend)" in line)
     assert line.split(": ", 1)[1].startswith("avg_pool:dilation: no dilation argument in avg_pool2d ×3; reason 0 ×1")
     assert line.endswith("… 2 more reasons (see --report)")
+
+
+def test_accumulation_per_dtype_is_shown_in_words():
+    run = _passing("widening")
+    run.capabilities = {**run.capabilities, "accumulation": {"float16": "float32", "bfloat16": "float32"}}
+    text = reports.render_html(Results(backends=[run], settings={}, environment={}))
+    assert text.count("float16 in float32, bfloat16 in float32, the others in themselves") == 2  # card and details

@@ -471,3 +471,22 @@ def test_loader_maps_cmd_specs_to_the_command_backend(tmp_path):
     backend = load(f"cmd:{command}")
     assert isinstance(backend, CommandBackend)
     assert backend.name == f"cmd:{command}"
+
+
+def test_accumulation_per_input_dtype_in_the_bound_files(tmp_path):  # ERR-BOUND-1
+    """--accumulation float16=float32: float16 cases get float32's u_acc, float64 cases their own."""
+    from convspec import cli
+
+    manifest = export_vectors(tmp_path / "v", ops=["conv"], dtypes=["float16", "float64"], count=2, seed=1,
+                              include_catalogue=False, accumulation={"float16": "float32"})
+    assert manifest["settings"]["accumulation"] == {"float16": "float32"}
+    u_acc = {entry["case"]["dtype"]: entry["outputs"]["y"]["u_acc"] for entry in manifest["cases"]}
+    assert u_acc == {"float16": 2.0**-24, "float64": 2.0**-53}
+    assert cli.main(["vectors", "export", str(tmp_path / "w"), "--ops", "conv", "--dtypes", "float16",
+                     "--count", "1", "--no-catalogue", "--accumulation", "float16=float32"]) == 0
+    assert read_manifest(tmp_path / "w")["settings"]["accumulation"] == {"float16": "float32"}
+    assert cli.main(["vectors", "export", str(tmp_path / "x"), "--accumulation", "float16=float8"]) == 2
+    _perfect_outputs(tmp_path / "v", tmp_path / "out")
+    results = check_vectors(tmp_path / "v", tmp_path / "out", accumulation={"float16": "float32"})
+    assert results.exit_code == 0
+    assert results.backends[0].capabilities["accumulation"] == {"float16": "float32"}

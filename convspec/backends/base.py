@@ -64,6 +64,14 @@ class Capabilities:
     speed: Literal["fast", "slow"] = "fast"
 
     def __post_init__(self) -> None:
+        accumulation = self.accumulation
+        valid_map = isinstance(accumulation, Mapping) and all(
+            isinstance(key, str) and isinstance(value, str) for key, value in accumulation.items())
+        if not (accumulation is None or isinstance(accumulation, str) or valid_map):
+            raise ValueError(f"Capabilities accumulation={accumulation!r} must be a dtype name, a mapping of "
+                             "input dtype names to dtype names, or None")
+        if isinstance(accumulation, Mapping) and not accumulation:
+            object.__setattr__(self, "accumulation", None)  # no entry: every dtype in itself
         unknown_ops = set(self.ops) - set(OPS)
         unknown_features = {
             key for key in self.unsupported
@@ -73,8 +81,8 @@ class Capabilities:
                           | ({self.accumulation} if isinstance(self.accumulation, str) else set())) - set(DTYPE_NAMES)
         if unknown_ops or unknown_features or unknown_dtypes:
             raise ValueError(
-                f"Capabilities names unknown ops {sorted(unknown_ops)}, features {sorted(unknown_features)} "
-                f"or dtypes {sorted(unknown_dtypes)}; known: ops {sorted(OPS)}, features {sorted(FEATURES)}, "
+                f"Capabilities names unknown ops {sorted(unknown_ops, key=repr)}, features "
+                f"{sorted(unknown_features, key=repr)} or dtypes {sorted(unknown_dtypes, key=repr)}; known: ops {sorted(OPS)}, features {sorted(FEATURES)}, "
                 f"dtypes {list(DTYPE_NAMES)}"
             )
         object.__setattr__(self, "ops", frozenset(self.ops))

@@ -598,6 +598,8 @@ def _capabilities_details(caps: Mapping[str, Any]) -> str:
     for key, value in caps.items():
         if key == "unsupported" and isinstance(value, Mapping):
             text = "; ".join(f"{k}: {v}" for k, v in value.items()) or "—"
+        elif key == "accumulation" and isinstance(value, Mapping):
+            text = ", ".join(f"{k} in {v}" for k, v in value.items()) + ", the others in themselves"
         elif isinstance(value, (list, tuple)):
             text = ", ".join(str(v) for v in value) or "—"
         else:

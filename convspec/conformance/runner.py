@@ -87,9 +87,9 @@ class CheckContext:
 
     # -- the error model -------------------------------------------------------------------
     def _local(self, op: str) -> bool:
-        """Whether ``op`` is bounded per element: a local backend, or max pool and its gradient,
-        which are never non-local (ERR-NONLOCAL-1; a constant x would also reroute every dy)."""
-        return self.caps.local or (OPS[op].forward or op) == "max_pool"
+        """Whether ``op`` is bounded per element: a local backend, or a pool or its gradient, which
+        are never non-local (ERR-NONLOCAL-1; for max pool a constant x would also reroute dy)."""
+        return self.caps.local or (OPS[op].forward or op) in ("max_pool", "avg_pool")
 
     def magnitude(self, op: str, arrays: dict[str, Any], params: Params) -> dict[str, Any]:
         """mag = op(|x|, |w|, |b|). For a non-local backend (ERR-NONLOCAL-1), the same for every
@@ -138,7 +138,6 @@ _FACTORS = {
     ("conv_backward", "dx"): ("dy", "w"), ("conv_backward", "dw"): ("x", "dy"), ("conv_backward", "db"): ("dy",),
     ("conv_transpose_backward", "dx"): ("dy", "w"), ("conv_transpose_backward", "dw"): ("x", "dy"),
     ("conv_transpose_backward", "db"): ("dy",),
-    ("avg_pool", "y"): ("x",), ("avg_pool_backward", "dx"): ("dy",),
 }
 
 

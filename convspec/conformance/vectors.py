@@ -79,6 +79,11 @@ def _catalogue(ops: Sequence[str], ranks: Sequence[int], dtypes: Sequence[str]) 
     return catalogue_cases(ops=ops, ranks=ranks, dtypes=dtypes), entries
 
 
+def _plain(accumulation: str | Mapping[str, str] | None) -> str | dict[str, str] | None:
+    """``accumulation`` as a JSON value."""
+    return dict(accumulation) if isinstance(accumulation, Mapping) else accumulation
+
+
 def _bound(mag: np.ndarray, k: int, dtype: str, accumulation: str | None) -> np.ndarray:
     """ERR-BOUND-1 as :func:`convspec.conformance.compare.compare` applies it (overflow: infinite)."""
     bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation)
@@ -97,7 +102,7 @@ def export_vectors(
     seed: int = 0,
     include_catalogue: bool = True,
     cases: Sequence[Case | str] | None = None,
-    accumulation: str | None = None,
+    accumulation: str | Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write a golden-vector set into ``directory``; returns the manifest (also ``manifest.json``).
 
@@ -105,7 +110,8 @@ def export_vectors(
     for ``seed``), and any explicit ``cases`` (objects or descriptors), without duplicates. For
     each case ``<id>.<input>.npy`` (x, w, b, dy in the case dtype), ``<id>.<output>.npy`` (the
     float64 reference; indices int64), ``<id>.<output>.mag.npy`` and ``<id>.<output>.bound.npy``
-    (float64; the bound with ``u_acc`` of ``accumulation``, default the case dtype) and, where
+    (float64; the bound with ``u_acc`` of ``accumulation`` — a dtype, or per input dtype as in
+    :class:`~convspec.backends.Capabilities`; default the case dtype) and, where
     ERR-EXACT-1 applies to part of an output, ``<id>.<output>.exact.npy`` (bool).
 
     A max_pool_backward case whose x holds a NaN has no golden dx (which NaN receives dy is
@@ -116,6 +122,7 @@ def export_vectors(
     if unknown:
         raise ValueError(f"ops={unknown} are not ops of the spec; ops are {sorted(OPS)}")
     ranks, dtypes = tuple(ranks), tuple(dtypes)
+    accumulating = Capabilities(accumulation=accumulation)  # validates it; accumulation_for per case
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     if (root / "manifest.json").exists() or any(root.glob("*.npy")):
@@ -168,14 +175,15 @@ def export_vectors(
             mag = np.asarray(mags[name], np.float64)
             k = k_of[name]
             np.save(root / f"{stem}.mag.npy", mag)
-            np.save(root / f"{stem}.bound.npy", _bound(mag, k, case.dtype, accumulation))
-            mask = exact_mask(op, case, params, arrays, mag, accumulation)
+            acc = accumulating.accumulation_for(case.dtype)
+            np.save(root / f"{stem}.bound.npy", _bound(mag, k, case.dtype, acc))
+            mask = exact_mask(op, case, params, arrays, mag, acc)
             if mask is not None and mask.any():
                 np.save(root / f"{stem}.exact.npy", mask)
             spec.update(check="bound", mag=f"{stem}.mag.npy", bound=f"{stem}.bound.npy",
                         exact_mask=f"{stem}.exact.npy" if mask is not None and mask.any() else None, K=k,
                         alpha=ALPHA, u_out=UNIT_ROUNDOFF[case.dtype],
-                        u_acc=UNIT_ROUNDOFF[accumulation or case.dtype], u_in=0.0, tiny=TINY[case.dtype])
+                        u_acc=UNIT_ROUNDOFF[acc], u_in=0.0, tiny=TINY[case.dtype])
         entries.append(entry)
 
     from .. import __version__
@@ -184,9 +192,9 @@ def export_vectors(
         "suite_version": __version__, "spec_version": SPEC_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "settings": {"ops": chosen_ops, "ranks": list(ranks), "dtypes": list(dtypes), "count": count, "seed": seed,
-                     "include_catalogue": include_catalogue, "accumulation": accumulation},
+                     "include_catalogue": include_catalogue, "accumulation": _plain(accumulation)},
         "error_model": {"rule": ERROR_MODEL_TEXT, "alpha": ALPHA, "unit_roundoff": dict(UNIT_ROUNDOFF),
-                        "tiny": dict(TINY), "accumulation": accumulation},
+                        "tiny": dict(TINY), "accumulation": _plain(accumulation)},
         "excluded": excluded,
     }
     return write_batch(root, entries, header)
@@ -226,7 +234,7 @@ def check_vectors(
     results_dir: str | os.PathLike[str],
     *,
     name: str = "external",
-    accumulation: str | None = None,
+    accumulation: str | Mapping[str, str] | None = None,
     program: str | None = None,
 ) -> Results:
     """Check the outputs an external program wrote into ``results_dir`` against a vector set.
@@ -234,7 +242,7 @@ def check_vectors(
     For each case of the manifest: ``results_dir/<id>.<output>.npy`` is compared with the
     reference under the error model (max_pool exactly, with the index rules), exactly as
     ``convspec check`` compares a backend (:func:`convspec.conformance.runner.compare_outputs`),
-    with ``u_acc`` of ``accumulation`` (default: the case dtype). ``<id>.unsupported`` (a reason)
+    with ``u_acc`` of ``accumulation`` (a dtype, or per input dtype; default: the case dtype). ``<id>.unsupported`` (a reason)
     makes the case *unsupported*; a missing or unreadable output file fails the case under
     HYGIENE-2, naming the file; an output of the wrong dtype fails HYGIENE-2 as well.
     ``program`` (the command that produced the outputs) makes reproducers name ``cmd:program``;
@@ -253,12 +261,12 @@ def check_vectors(
     caps = Capabilities(accumulation=accumulation)
     ctx = _VectorContext(name, spec, caps)
     run = BackendRun(name=name, spec=spec, capabilities={"source": "golden vectors", "vectors": str(vectors),
-                                                         "results": str(outputs_root), "accumulation": accumulation})
+                                                         "results": str(outputs_root), "accumulation": _plain(accumulation)})
     for entry in manifest["cases"]:
         run.results.extend(_check_entry(ctx, vectors, outputs_root, entry))
     run.seconds = run.harness_seconds = time.perf_counter() - started
     results = Results(backends=[run], settings={
-        "vectors": str(vectors), "results_dir": str(outputs_root), "accumulation": accumulation,
+        "vectors": str(vectors), "results_dir": str(outputs_root), "accumulation": _plain(accumulation),
         "vector_settings": manifest.get("settings", {}), "vector_suite_version": manifest.get("suite_version"),
         "cases": len(manifest["cases"]), "excluded": len(manifest.get("excluded", ()))})
     return results
