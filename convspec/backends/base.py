@@ -77,13 +77,14 @@ class Capabilities:
             key for key in self.unsupported
             if key.rpartition(":")[2] not in FEATURES or key.rpartition(":")[0] not in ("", *OPS)
         }
-        unknown_dtypes = (set(self.dtypes) | set(self._accumulation_map()) | set(self._accumulation_map().values())
-                          | ({self.accumulation} if isinstance(self.accumulation, str) else set())) - set(DTYPE_NAMES)
+        accumulation_names = (set(self._accumulation_map()) | set(self._accumulation_map().values())
+                              | ({self.accumulation} if isinstance(self.accumulation, str) else set()))
+        unknown_dtypes = (set(self.dtypes) | accumulation_names) - set(DTYPE_NAMES)
         if unknown_ops or unknown_features or unknown_dtypes:
             raise ValueError(
                 f"Capabilities names unknown ops {sorted(unknown_ops, key=repr)}, features "
-                f"{sorted(unknown_features, key=repr)} or dtypes {sorted(unknown_dtypes, key=repr)}; known: ops {sorted(OPS)}, features {sorted(FEATURES)}, "
-                f"dtypes {list(DTYPE_NAMES)}"
+                f"{sorted(unknown_features, key=repr)} or dtypes {sorted(unknown_dtypes, key=repr)}; "
+                f"known: ops {sorted(OPS)}, features {sorted(FEATURES)}, dtypes {list(DTYPE_NAMES)}"
             )
         object.__setattr__(self, "ops", frozenset(self.ops))
         object.__setattr__(self, "dtypes", frozenset(self.dtypes))
