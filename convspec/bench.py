@@ -667,14 +667,9 @@ def _thread_limit(threads: int | None, notes: list[str]) -> Iterator[None]:
         return
     torch = sys.modules.get("torch")
     saved = torch.get_num_threads() if torch is not None else None
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        notes.append(f"threadpoolctl is not installed: BLAS threads not limited to {threads} "
-                     "(set OPENBLAS_NUM_THREADS / OMP_NUM_THREADS instead)")
-        limiter: Any = contextlib.nullcontext()
-    else:
-        limiter = threadpool_limits(limits=threads)
+    from threadpoolctl import threadpool_limits  # a dependency: without it OpenBLAS keeps every core
+
+    limiter = threadpool_limits(limits=threads)
     try:
         if torch is not None:
             torch.set_num_threads(threads)

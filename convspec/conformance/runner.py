@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import reference
 from ..backends import Backend, load
-from ..spec import OPS, ConvParams, ConvTransposeParams, InternalError, MaxPoolParams, Params
+from ..spec import OPS, ConvParams, ConvTransposeParams, InternalError, MaxPoolParams, Params, bfloat16_available
 from ..spec.accuracy import error_bound, nonlocal_terms, terms_per_output
 from ..spec.features import features_of
 from .cases import INTEGER_RECIPES, Case
@@ -536,7 +536,8 @@ def run_stream(ctx: CheckContext, strategy: Any, check: Callable[[Case], list[Ch
 
 # -- the whole run ----------------------------------------------------------------------------------
 def _default_dtypes(ctx: CheckContext) -> tuple[str, ...]:
-    preferred = ("float32", "float64", "float16", "bfloat16")
+    """The declared dtypes, bfloat16 only where NumPy can hold it (DTYPE-1)."""
+    preferred = ("float32", "float64", "float16") + (("bfloat16",) if bfloat16_available() else ())
     return tuple(d for d in preferred if d in ctx.caps.dtypes)
 
 
