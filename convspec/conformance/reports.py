@@ -622,7 +622,7 @@ def _html_summary(results: Results) -> str:
                     "unsupported", "validated_by_adapter") else "#9a6700" if status == "known_failure"
                     else "var(--fail)" if counts[status] else "var(--muted)")
                 parts.append(f'<span><b style="color:{color}">{counts[status]}</b> '
-                             f'{STATUS_LABELS.get(status, status)}</span>')
+                             f'{STATUS_LABELS.get(status, status.replace("_", " "))}</span>')
         parts.append("</div>")
         profile = accuracy_profile(run)
         caps = run.capabilities or {}

@@ -36,8 +36,7 @@ SCHEMA_VERSION = "1.0"
 STATUSES = ("passed", "failed", "unsupported", "errored", "crashed", "timed_out", "known_failure",
             "validated_by_adapter")
 #: How a status reads in reports (the others read as themselves).
-STATUS_LABELS = {"timed_out": "timed out", "known_failure": "known failure",
-                 "validated_by_adapter": "validated by the adapter"}
+STATUS_LABELS = {"known_failure": "known failure", "validated_by_adapter": "validated by the adapter"}
 NONCONFORMING = ("failed", "errored", "crashed", "timed_out")
 FAMILIES = ("differential", "special", "property", "invalid", "hygiene", "oracle")
 
