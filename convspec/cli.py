@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import Any, NoReturn
 
 from .spec import (
     OPS,
@@ -29,6 +30,33 @@ from .spec import (
 
 class UsageError(Exception):
     """A command-line mistake: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (``convspec check: error: ...``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}") from exc
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _ints(text: str) -> tuple[int, ...] | int:
@@ -49,10 +77,14 @@ def _bytes(text: str) -> int:
     units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
     try:
         if text[-1:].upper() in units:
-            return int(float(text[:-1]) * units[text[-1].upper()])
-        return int(text)
-    except ValueError as exc:
+            size = int(float(text[:-1]) * units[text[-1].upper()])
+        else:
+            size = int(text)
+    except (ValueError, OverflowError) as exc:
         raise argparse.ArgumentTypeError(f"cannot read a size from {text!r}: use e.g. 512M or 8G") from exc
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"a size must be positive, got {text!r}: use e.g. 512M or 8G")
+    return size
 
 
 def _accumulation(text: str) -> str | dict[str, str]:
@@ -148,8 +180,11 @@ def cmd_backends(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from .backends import load
+    from .backends.command import CommandBackend
     from .conformance import Case, run_conformance
-    from .conformance.runner import print_progress
+    from .conformance.results import python_path_for
+    from .conformance.runner import print_progress, resolve_checks
+    from .conformance.xfail import apply_xfail, load_xfail
 
     from .conformance.reports import report_format
 
@@ -158,7 +193,20 @@ def cmd_check(args: argparse.Namespace) -> int:
             report_format(path)  # a bad suffix is a usage error before the run, not after it
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+    try:
+        checks = resolve_checks(args.checks, oracle=bool(args.oracle))
+    except ValueError as exc:
+        if args.checks and "oracle" in [c.split(":")[0] for c in args.checks] and not args.oracle:
+            raise UsageError("--checks oracle compares against a second backend: name it with --oracle BACKEND "
+                             "(e.g. --oracle naive)") from exc
+        raise UsageError(f"--checks: {exc}") from exc
+    entries = load_xfail(args.xfail) if args.xfail else None  # a bad file fails before the run
     backends = [load(spec) for spec in args.backends]  # fail fast, one line each
+    if args.timeout is not None and not args.isolate:
+        deaf = [spec for spec, backend in zip(args.backends, backends) if not isinstance(backend, CommandBackend)]
+        if deaf:
+            raise UsageError(f"--timeout {args.timeout:g} needs --isolate: {deaf[0]} runs in this process, where a "
+                             "call cannot be stopped (only cmd: backends honour --timeout alone)")
     oracle = load(args.oracle) if args.oracle else None
     cases = None
     if args.case:
@@ -170,15 +218,17 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
     results = run_conformance(
         backends, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes,
-        checks=args.checks, max_examples=args.max_examples, seed=args.seed, cases=cases, oracle=oracle,
+        checks=checks, max_examples=args.max_examples, seed=args.seed, cases=cases, oracle=oracle,
         isolate=args.isolate, timeout=args.timeout, memory_limit=args.memory_limit, catalogue=not args.no_catalogue,
         database=args.database,
         progress=None if args.quiet else print_progress,
     )
     for run, spec in zip(results.backends, args.backends):
-        run.spec = spec
-        for result in run.results:
-            result.backend_spec = spec
+        # Reproducers name the backend, the oracle and the PYTHONPATH as this command line did.
+        run.adopt(spec, replace(run.launch, python_path=python_path_for(spec), oracle=args.oracle))
+    if entries is not None:
+        results.settings["xfail"] = args.xfail
+        apply_xfail(results, entries)
     print(results.summary())
     for path in args.report or ():
         from .conformance.reports import write_report
@@ -223,6 +273,8 @@ def cmd_vectors_export(args: argparse.Namespace) -> int:
                                   accumulation=args.accumulation)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot write vectors to {args.directory!r}: {exc.strerror or exc}") from exc
     excluded = len(manifest.get("excluded", ()))
     print(f"wrote {len(manifest['cases'])} cases to {args.directory}"
           + (f" ({excluded} excluded, see manifest.json)" if excluded else ""))
@@ -248,7 +300,11 @@ def cmd_vectors_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="convspec", description=__doc__.split("\n\n")[0])
+    from . import __version__
+    from .spec import SPEC_VERSION
+
+    parser = _Parser(prog="convspec", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"convspec {__version__} (spec {SPEC_VERSION})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     shape = sub.add_parser("shape", help="output shape, resolved pads and the formula of one op")
@@ -271,19 +327,24 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check backends against the spec")
     check.add_argument("backends", nargs="+", help="naive, im2col, scipy, torch, torch:cuda, module:attr, file.py:attr")
     check.add_argument("--ops", nargs="+", choices=list(OPS), metavar="OP")
-    check.add_argument("--ranks", nargs="+", type=int, default=[1, 2, 3])
+    check.add_argument("--ranks", nargs="+", type=_positive_int, default=[1, 2, 3], metavar="M",
+                       help="spatial ranks of generated cases (default 1 2 3)")
     check.add_argument("--dtypes", nargs="+", choices=["float16", "bfloat16", "float32", "float64"])
     check.add_argument("--checks", nargs="+", metavar="CHECK",
                        help="families (differential special property invalid hygiene oracle) or property names")
-    check.add_argument("--max-examples", type=int, default=20, help="generated cases per op and check (default 20)")
+    check.add_argument("--max-examples", type=_positive_int, default=20,
+                       help="generated cases per op and check (default 20)")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--case", action="append", metavar="DESCRIPTOR", help="run only this case (repeatable)")
     check.add_argument("--oracle", metavar="BACKEND", help="also compare against this backend")
     check.add_argument("--isolate", action="store_true", help="run each backend call in a child process")
-    check.add_argument("--timeout", type=float, default=60.0, help="seconds per call under --isolate")
+    check.add_argument("--timeout", type=_seconds, metavar="S",
+                       help="seconds per call under --isolate (default 60), or per program run of a cmd: backend")
     check.add_argument("--memory-limit", type=_bytes, metavar="SIZE",
                        help="address-space limit of the --isolate child, e.g. 8G (a runaway allocation is 'crashed')")
     check.add_argument("--report", nargs="+", metavar="FILE", help="write .json, .md or .html reports")
+    check.add_argument("--xfail", metavar="FILE",
+                       help="expected failures (TOML or JSON): reported as known failures, not counted")
     check.add_argument("--no-catalogue", action="store_true", help="skip the named edge cases")
     check.add_argument("--database", metavar="DIR", help="keep hypothesis' example database here to replay failures")
     check.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -297,9 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = vectors_sub.add_parser("export", help="write inputs, reference outputs and bounds as .npy + manifest.json")
     export.add_argument("directory")
     export.add_argument("--ops", nargs="+", choices=list(OPS), metavar="OP")
-    export.add_argument("--ranks", nargs="+", type=int, default=[1, 2, 3])
+    export.add_argument("--ranks", nargs="+", type=_positive_int, default=[1, 2, 3], metavar="M")
     export.add_argument("--dtypes", nargs="+", choices=["float16", "bfloat16", "float32", "float64"])
-    export.add_argument("--count", type=int, default=10, help="generated cases per op (default 10)")
+    export.add_argument("--count", type=_positive_int, default=10, help="generated cases per op (default 10)")
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--no-catalogue", action="store_true")
     export.add_argument("--accumulation", type=_accumulation, metavar="DTYPE|IN=ACC,...",

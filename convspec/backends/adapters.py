@@ -42,7 +42,7 @@ from ..spec import (
     dtype_name,
 )
 from ..spec.features import FEATURES
-from .base import Capabilities
+from .base import Capabilities, refused_by_adapter
 
 #: The three padding-mode features (PAD-MODE-1), for ``dict.fromkeys(PADDING_MODE_FEATURES, reason)``.
 PADDING_MODE_FEATURES = ("padding_mode.reflect", "padding_mode.replicate", "padding_mode.circular")
@@ -117,7 +117,10 @@ class _Adapter:
     def _run(self, op: str, *arguments: Any) -> Any:
         *arrays, params = arguments
         if self._validate:  # the spec refuses invalid configurations before the wrapped code runs
-            check_arrays(op, params, dict(zip(OPS[op].inputs, arrays)))
+            try:
+                check_arrays(op, params, dict(zip(OPS[op].inputs, arrays)))
+            except (ValueError, TypeError) as exc:
+                raise refused_by_adapter(exc)
         dtype = dtype_name(np.asarray(arrays[0]).dtype)
         reason = self.capabilities.unsupported_reason(op, params, dtype)
         if reason is not None:

@@ -142,3 +142,21 @@ class Backend(Protocol):
 
     name: str
     capabilities: Capabilities
+
+
+#: The attribute :func:`refused_by_adapter` sets on an exception.
+_ADAPTER_MARK = "convspec_refused_by_adapter"
+
+
+def refused_by_adapter(exc: BaseException) -> BaseException:
+    """Mark ``exc`` as raised by convspec's adapter code (the command backend, ``FunctionBackend``)
+    before the implementation under test ran, e.g. the spec's validation of an invalid
+    configuration; reports then say "validated by the adapter" rather than credit the
+    implementation with rejecting it. Returns ``exc``."""
+    setattr(exc, _ADAPTER_MARK, True)
+    return exc
+
+
+def is_adapter_refusal(exc: BaseException) -> bool:
+    """Whether :func:`refused_by_adapter` marked ``exc``."""
+    return bool(getattr(exc, _ADAPTER_MARK, False))

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -58,13 +59,14 @@ from ..spec import (
     to_dtype,
 )
 from ..spec.features import features_of
-from .base import Capabilities
+from .base import Capabilities, refused_by_adapter
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
     "MANIFEST_FORMAT",
     "MANIFEST_VERSION",
     "CommandBackend",
+    "ProgramTimeout",
     "case_line",
     "explicit_params",
     "load_array",
@@ -221,6 +223,29 @@ def _key(op: str, arrays: Mapping[str, Any], params: Params) -> str:
     return digest.hexdigest()
 
 
+class ProgramTimeout(TimeoutError):
+    """The program ran past the backend's ``timeout`` and was killed (the runner reports the call
+    as timed_out)."""
+
+
+def _run_killable(argv: Sequence[str], timeout: float | None) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(argv)`` in a session of its own, so that past ``timeout`` the program and
+    every process it started are killed (a child holding the output pipes would otherwise keep
+    the wait going); TimeoutExpired then."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                process.kill()
+            process.communicate()
+            raise
+        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+
 def _tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -233,7 +258,10 @@ class CommandBackend:
     command : ``"PROGRAM ARGS"`` (split like a shell would, with :func:`shlex.split`) or a list.
     name : the backend's name in reports; default ``cmd:<command>``.
     capabilities : overrides what ``--capabilities`` declares.
-    timeout : seconds one run of the program may take (None: no limit).
+    timeout : seconds one run of the program may take (None: no limit); past it the program and
+        its children are killed and the call raises :class:`ProgramTimeout` (a ``TimeoutError``,
+        reported *timed_out*). A batch that runs past it is dropped and its calls run one by one.
+        ``convspec check cmd:... --timeout S`` sets it.
 
     >>> backend = CommandBackend("false")  # doctest: +SKIP
     >>> sorted(backend.capabilities.ops)  # doctest: +SKIP
@@ -304,7 +332,7 @@ class CommandBackend:
         for _ in range(repeats):
             try:
                 runs.append(self._run(list(batch.values())))
-            except RuntimeError:
+            except (RuntimeError, ProgramTimeout):  # each call runs alone later (and times out alone)
                 return 0
         for index, key in enumerate(batch):
             self._cache[key] = [run[index] for run in runs]
@@ -312,8 +340,12 @@ class CommandBackend:
 
     def _call(self, op: str, arrays: Mapping[str, Any], params: Params) -> Any:
         # The program only ever sees valid, resolved parameters: an invalid configuration is
-        # refused here, citing its clause (InvalidParams), as every built-in backend does.
-        check_arrays(op, params, dict(arrays))
+        # refused here, citing its clause (InvalidParams), before the program runs — reported as
+        # "validated by the adapter", since the program's own validation is not exercised.
+        try:
+            check_arrays(op, params, dict(arrays))
+        except (ValueError, TypeError) as exc:
+            raise refused_by_adapter(exc)
         key = _key(op, arrays, params)
         cached = self._cache.get(key)
         if cached:
@@ -350,10 +382,10 @@ class CommandBackend:
             write_batch(root, entries, {"purpose": "command backend batch: write the outputs next to the inputs"})
             self.runs += 1
             try:
-                done = subprocess.run([*self.argv, str(root)], capture_output=True, text=True, timeout=self.timeout)
+                done = _run_killable([*self.argv, str(root)], self.timeout)
             except subprocess.TimeoutExpired as exc:
-                raise RuntimeError(f"{shlex.join(self.argv)} ran past timeout={self.timeout} s on {len(calls)} "
-                                   "call(s)") from exc
+                raise ProgramTimeout(f"{shlex.join(self.argv)} ran past --timeout {self.timeout:g} s on "
+                                     f"{len(calls)} call(s) and was killed") from exc
             except OSError as exc:
                 raise RuntimeError(f"cannot run {shlex.join(self.argv)}: {exc}") from exc
             if done.returncode != 0:

@@ -264,6 +264,10 @@ def _load_file(spec: str, path_text: str, attribute: str | None) -> Backend:
     if module_spec is None or module_spec.loader is None:
         raise BackendLoadError(spec, f"cannot import {path_text!r} as a Python module")
     module = importlib.util.module_from_spec(module_spec)
+    # Modules beside the file import as they do under `python file.py`, which puts its folder
+    # first on sys.path; kept there, for imports the backend makes when it is called.
+    if str(resolved.parent) not in sys.path:
+        sys.path.insert(0, str(resolved.parent))
     sys.modules[module_name] = module  # before running it: dataclasses and pickling look it up
     try:
         module_spec.loader.exec_module(module)
@@ -314,7 +318,9 @@ def load(spec: str | object) -> Backend:
        ``torch:cuda:tf32`` (:data:`BUILTIN_BACKENDS`);
     2. ``cmd:PROGRAM ARGS``: an external program run on batches of cases (:class:`CommandBackend`);
     3. the name of an entry point in the group ``convspec.backends``;
-    4. ``path/to/file.py:attr`` or ``path/to/file.py`` (the file runs as a module of its own);
+    4. ``path/to/file.py:attr`` or ``path/to/file.py`` (the file runs as a module of its own, with
+       its folder first on ``sys.path`` as under ``python path/to/file.py``, so that it can import
+       the modules beside it);
     5. ``package.module:attr`` or ``package.module``.
 
     A non-string ``spec`` is the backend object itself. What is named may be a backend instance,

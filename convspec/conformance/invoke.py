@@ -16,17 +16,30 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend
+from ..backends.base import is_adapter_refusal
 from ..spec import OPS, Params
 
 
 class BackendFailure(Exception):
-    """The backend did not return outputs; ``status`` is errored, crashed or timed_out."""
+    """The backend did not return outputs; ``status`` is errored, crashed or timed_out.
 
-    def __init__(self, status: str, message: str, type_name: str = "") -> None:
+    ``by_adapter`` is True when convspec's own adapter code refused the call before the
+    implementation ran (see :func:`convspec.backends.base.refused_by_adapter`).
+    """
+
+    def __init__(self, status: str, message: str, type_name: str = "", by_adapter: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.type_name = type_name
+        self.by_adapter = by_adapter
+
+
+def _raised(exc: BaseException) -> BackendFailure:
+    """The failure an exception of the backend stands for: a TimeoutError (what the command
+    backend raises past its timeout) is timed_out, anything else errored."""
+    status = "timed_out" if isinstance(exc, TimeoutError) else "errored"
+    return BackendFailure(status, _describe(exc), type(exc).__name__, by_adapter=is_adapter_refusal(exc))
 
 
 @dataclass
@@ -114,7 +127,8 @@ def _worker(connection: Any, backend: Backend, memory_limit: int | None) -> None
         except MemoryError as exc:
             reply = ("crashed", f"runaway allocation: {_describe(exc)}")
         except BaseException as exc:  # noqa: BLE001 - everything a backend raises is reported
-            reply = ("raised", (type(exc).__name__, _describe(exc)))
+            failure = _raised(exc)
+            reply = ("raised", (failure.status, failure.message, failure.type_name, failure.by_adapter))
         connection.send(reply)
 
 
@@ -137,7 +151,7 @@ class Invoker:
             try:
                 return invoke(self.backend, op, arrays, params)
             except Exception as exc:  # noqa: BLE001 - a backend's exception is a result
-                raise BackendFailure("errored", _describe(exc), type(exc).__name__) from exc
+                raise _raised(exc) from exc
         return self._call_isolated(op, arrays, params)
 
     def _start(self) -> None:
@@ -170,8 +184,8 @@ class Invoker:
         if status == "crashed":
             self.close(kill=True)
             raise BackendFailure("crashed", payload)
-        name, message = payload
-        raise BackendFailure("errored", message, name)
+        status, message, name, by_adapter = payload
+        raise BackendFailure(status, message, name, by_adapter)
 
     def close(self, kill: bool = False) -> None:
         if self._process is None:

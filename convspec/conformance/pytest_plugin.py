@@ -6,6 +6,13 @@ clause), with ids like ``convspec/im2col::convspec[im2col-conv-differential-ERR-
 unsupported features are skips with the backend's reason; failures show the clause, the minimal
 case and the reproducers. ``--junitxml`` then gives CI a standard report, one class
 (``convspec.im2col``) per backend. The engine is imported only when the option is used.
+
+``--convspec-xfail FILE`` applies an expected-failures file (:mod:`convspec.conformance.xfail`):
+a group whose only non-conformances are known failures is an ``xfail`` with the entry's reason,
+and each entry that unexpectedly passed is an item marked ``xfail`` that passes — pytest's
+``XPASS``, or a failure for a ``strict = true`` entry — exactly as pytest's own xfail markers.
+A backend that cannot be loaded, an unknown check, an oracle check without ``--convspec-oracle``
+or an unreadable expected-failures file is a usage error (one line, exit code 4).
 """
 
 from __future__ import annotations
@@ -14,6 +21,10 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+
+
+#: What pytest_configure loaded: the backends, the oracle, the expected-failures entries.
+_LOADED = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -27,6 +38,31 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption("--convspec-max-examples", type=int, default=20, metavar="N")
     group.addoption("--convspec-seed", type=int, default=0, metavar="S")
     group.addoption("--convspec-oracle", default=None, metavar="SPEC")
+    group.addoption("--convspec-xfail", default=None, metavar="FILE",
+                    help="expected failures (TOML or JSON): known failures become xfail, unexpected passes XPASS")
+
+
+def pytest_configure(config: Any) -> None:
+    """Load the backends, the oracle and the expected-failures file up front: a mistake there is
+    a usage error, not a traceback at collection."""
+    specs = config.getoption("convspec_backend")
+    if not specs:
+        return
+    from ..backends import load
+    from ..spec import ConvSpecError
+    from .runner import resolve_checks
+    from .xfail import load_xfail
+
+    try:
+        resolve_checks(config.getoption("convspec_checks"), bool(config.getoption("convspec_oracle")))
+        xfail = config.getoption("convspec_xfail")
+        config.stash[_LOADED] = {
+            "backends": [load(spec) for spec in specs],
+            "oracle": load(config.getoption("convspec_oracle")) if config.getoption("convspec_oracle") else None,
+            "xfail": load_xfail(xfail) if xfail else None,
+        }
+    except (ConvSpecError, ValueError) as exc:
+        raise pytest.UsageError(f"convspec: {exc}") from exc
 
 
 class ConformanceItem(pytest.Item):
@@ -43,6 +79,10 @@ class ConformanceItem(pytest.Item):
         failures = [r for r in self.results if r.status in NONCONFORMING]
         if failures:
             raise ConformanceFailure("\n".join(describe_failure(r) for r in failures))
+        known = [r for r in self.results if r.status == "known_failure"]
+        if known:
+            reasons = sorted({str((r.expected or {}).get("reason", "")) for r in known})
+            pytest.xfail(f"known failure ×{len(known)}: " + "; ".join(reasons))
         if all(r.status == "unsupported" for r in self.results):
             pytest.skip("unsupported: " + "; ".join(sorted({r.message for r in self.results}))[:500])
 
@@ -59,24 +99,48 @@ class ConformanceFailure(Exception):
     """A non-conformance, reported with the CLI's failure text."""
 
 
+class UnexpectedPassItem(pytest.Item):
+    """An expected-failures entry whose scope ran without failing: marked xfail, it passes, so
+    pytest reports XPASS (or, for a strict entry, a failure)."""
+
+    def runtest(self) -> None:
+        pass
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
     specs = config.getoption("convspec_backend")
     if not specs:
         return
-    from ..backends import load
+    from .results import Launch, python_path_for
     from .runner import run_conformance
+    from .xfail import apply_xfail
 
+    loaded = config.stash[_LOADED]
     results = run_conformance(
-        [load(spec) for spec in specs], ops=config.getoption("convspec_ops"),
+        loaded["backends"], ops=config.getoption("convspec_ops"),
         ranks=config.getoption("convspec_ranks"), dtypes=config.getoption("convspec_dtypes"),
         checks=config.getoption("convspec_checks"), max_examples=config.getoption("convspec_max_examples"),
-        seed=config.getoption("convspec_seed"), oracle=config.getoption("convspec_oracle"),
+        seed=config.getoption("convspec_seed"), oracle=loaded["oracle"],
     )
+    oracle_spec = config.getoption("convspec_oracle")
+    for run, spec in zip(results.backends, specs):
+        run.adopt(spec, Launch(python_path=python_path_for(spec), oracle=oracle_spec))
+    if loaded["xfail"] is not None:
+        apply_xfail(results, loaded["xfail"])
     for run, spec in zip(results.backends, specs):
         groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
         for result in run.results:
-            result.backend_spec = spec
             groups[(result.op, result.family, result.clause)].append(result)
+        for entry in run.unexpected_passes:
+            name = f"convspec[{run.name}-xfail-entry-{entry['source'].rpartition(' entry ')[2]}]"
+            item = UnexpectedPassItem.from_parent(session, name=name, nodeid=f"convspec/{run.name}::{name}")
+            item.add_marker(pytest.mark.xfail(reason=f"{entry['reason']} (unexpectedly passed: "
+                                                     f"{entry['in_scope']} result(s) in its scope ran)",
+                                              strict=bool(entry.get("strict"))))
+            items.append(item)
         for (op, family, clause), members in sorted(groups.items()):
             name = f"convspec[{run.name}-{op}-{family}-{clause}]"
             # node id convspec/<backend>::<name>: JUnit's classname is then convspec.<backend>

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from .results import NONCONFORMING, STATUSES, CheckResult
+from .results import NONCONFORMING, STATUS_LABELS, STATUSES, BackendRun, CheckResult
 
 if TYPE_CHECKING:
     from .results import Results
@@ -23,7 +23,30 @@ def counts_by(results: list[CheckResult], *keys: str) -> dict[tuple[str, ...], C
 
 
 def _counts_text(counter: Counter[str]) -> str:
-    return " ".join(f"{counter[s]} {s}" for s in STATUSES if counter[s])
+    return " ".join(f"{counter[s]} {STATUS_LABELS.get(s, s)}" for s in STATUSES if counter[s])
+
+
+def expected_failure_lines(run: BackendRun, indent: str = "  ") -> list[str]:
+    """Known failures (grouped by entry, with the reason and the first case) and the entries that
+    unexpectedly passed (a warning, or a failure for a strict entry) of one backend's run."""
+    lines = []
+    known: dict[str, list[CheckResult]] = {}
+    for result in run.results:
+        if result.status == "known_failure" and result.expected:
+            known.setdefault(str(result.expected.get("source", "")), []).append(result)
+    for source, members in known.items():
+        first = members[0]
+        expected = first.expected or {}
+        link = f" ({expected['link']})" if expected.get("link") else ""
+        lines.append(f"{indent}known failure ×{len(members)} [{source}]: {expected.get('reason', '')}{link}")
+        lines.append(f"{indent}  e.g. {first.op} [{first.check}] {first.clause}"
+                     + (f": {first.case.descriptor}" if first.case is not None else ""))
+    for entry in run.unexpected_passes:
+        strict = "FAILED, strict" if entry.get("strict") else "a warning"
+        scope = " ".join(f"{key}={','.join(map(str, values))}" for key, values in entry["match"].items())
+        lines.append(f"{indent}unexpectedly passed ({strict}) [{entry['source']}]: {entry['in_scope']} result(s) in "
+                     f"its scope ({scope}) ran, none failed: {entry['reason']}")
+    return lines
 
 
 def describe_failure(result: CheckResult, indent: str = "    ") -> str:
@@ -67,11 +90,17 @@ def terminal_summary(results: Results, *, max_failures: int = 10) -> str:
             more = f"; … {len(reasons) - 8} more reasons (see --report)" if len(reasons) > 8 else ""
             out.append("  unsupported (declared by the backend): "
                        + "; ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(8)) + more)
+        if any(r.status == "validated_by_adapter" for r in run.results):
+            out.append("  validated by the adapter: convspec refused those invalid configurations before the "
+                       "implementation ran; its own validation was not exercised")
+        out += expected_failure_lines(run)
         failures = [r for r in run.results if r.status in NONCONFORMING]
         for result in failures[:max_failures]:
             out.append(describe_failure(result))
         if len(failures) > max_failures:
             out.append(f"  … {len(failures) - max_failures} more non-conforming results (see --report)")
     verdict = "all backends conform" if results.conformant else "NON-CONFORMANCE found"
+    if results.conformant and results.known_failures():
+        verdict += f" (apart from {len(results.known_failures())} known failure(s))"
     out.append(f"convspec {results.suite_version}, spec {results.spec_version}: {verdict}")
     return "\n".join(out)

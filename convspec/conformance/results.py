@@ -7,7 +7,13 @@ Statuses of a check result:
 - ``failed`` — it did not (non-conformance);
 - ``unsupported`` — the backend declared it cannot run the case (never a failure);
 - ``errored`` — the backend raised on a valid input it declared supported;
-- ``crashed`` / ``timed_out`` — under ``--isolate``, the backend's process died or hung.
+- ``crashed`` / ``timed_out`` — under ``--isolate``, the backend's process died or hung (a
+  command backend past ``--timeout`` too);
+- ``known_failure`` — a non-conformance an expected-failures file (``--xfail``) records, with its
+  reason (:mod:`convspec.conformance.xfail`); not counted as non-conforming;
+- ``validated_by_adapter`` — an invalid configuration that convspec's own adapter code (the
+  command backend, ``FunctionBackend``) refused before the implementation ran: the
+  implementation's own validation was not exercised.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..spec import SPEC_VERSION, clause_title
@@ -27,14 +33,81 @@ from .cases import Case
 from .compare import Comparison, Worst
 
 SCHEMA_VERSION = "1.0"
-STATUSES = ("passed", "failed", "unsupported", "errored", "crashed", "timed_out")
+STATUSES = ("passed", "failed", "unsupported", "errored", "crashed", "timed_out", "known_failure",
+            "validated_by_adapter")
+#: How a status reads in reports (the others read as themselves).
+STATUS_LABELS = {"known_failure": "known failure", "validated_by_adapter": "validated by the adapter"}
 NONCONFORMING = ("failed", "errored", "crashed", "timed_out")
 FAMILIES = ("differential", "special", "property", "invalid", "hygiene", "oracle")
 
 
+@dataclass(frozen=True)
+class Launch:
+    """What a command line must repeat for a printed reproducer to reproduce (set by the runner).
+
+    Attributes
+    ----------
+    python_path : the ``PYTHONPATH`` a fresh shell needs to import a module-form backend (``"."``
+        when the run found the module in the current folder); ``""`` when none is needed.
+    oracle : the loader spec of ``--oracle`` (oracle failures re-run only with it).
+    isolate, timeout, memory_limit : ``--isolate`` and its limits (crashed and timed-out cases
+        re-run only under them; a command backend honours ``--timeout`` without ``--isolate``).
+    """
+
+    python_path: str = ""
+    oracle: str | None = None
+    isolate: bool = False
+    timeout: float | None = None
+    memory_limit: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any] | None) -> Launch:
+        return cls(**{key: value for key, value in (obj or {}).items() if key in cls.__dataclass_fields__})
+
+
+def python_path_for(spec: str) -> str:
+    """The ``PYTHONPATH`` a fresh ``convspec`` command needs to import the module that a
+    module-form ``spec`` (``package.module:attr``) names, as this process found it: the entry of
+    ``$PYTHONPATH`` or the current folder (``"."``) it was imported from; ``""`` for built-ins,
+    ``cmd:``, ``file.py`` forms and modules installed where Python finds them anyway.
+    """
+    import os
+    from pathlib import Path
+
+    from ..backends.loader import BUILTIN_BACKENDS
+
+    module_name = spec.partition(":")[0]
+    if (spec in BUILTIN_BACKENDS or spec.startswith("cmd:") or module_name.endswith(".py")
+            or not all(part.isidentifier() for part in module_name.split("."))):
+        return ""
+    module = sys.modules.get(module_name.split(".")[0])
+    origin = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", ())), None)
+    if not origin:
+        return ""
+    root = Path(origin).resolve().parent  # the folder holding the module, or the package folder
+    if Path(origin).name == "__init__.py":
+        root = root.parent
+    cwd = Path.cwd().resolve()
+    for entry in [e for e in os.environ.get("PYTHONPATH", "").split(os.pathsep) if e] + ["."]:
+        if Path(entry).resolve() != root:
+            continue
+        try:
+            return str(root.relative_to(cwd)) if root != cwd else "."
+        except ValueError:
+            return str(root)
+    return ""
+
+
 @dataclass
 class CheckResult:
-    """One check of one backend on one case (or one named configuration)."""
+    """One check of one backend on one case (or one named configuration).
+
+    ``expected`` is set on a ``known_failure``: the reason, link and strictness of the
+    expected-failures entry it matched, and the status it had (``failed``, ``errored``...).
+    """
 
     backend: str
     family: str
@@ -48,6 +121,8 @@ class CheckResult:
     comparisons: list[Comparison] = field(default_factory=list)
     seconds: float = 0.0
     backend_spec: str = ""
+    launch: Launch = field(default_factory=Launch)
+    expected: dict[str, Any] | None = None
 
     @property
     def worst(self) -> Comparison | None:
@@ -60,43 +135,74 @@ class CheckResult:
     def max_ratio(self) -> float:
         return max((c.max_ratio for c in self.comparisons), default=0.0)
 
+    @property
+    def observed_status(self) -> str:
+        """The status the backend earned: a known failure's own (``failed``, ``crashed``...)."""
+        return str(self.expected["status"]) if self.status == "known_failure" and self.expected else self.status
+
     def reproducer(self) -> dict[str, str]:
-        """A one-line CLI command and a short Python snippet that re-run this check alone."""
+        """A one-line CLI command and a short Python snippet that re-run this check alone, with
+        what the run needed to reach it: ``PYTHONPATH`` for a module found there, ``--oracle`` for
+        an oracle check, ``--isolate --timeout`` for a crash or a hang (:class:`Launch`)."""
         target = self.backend_spec or self.backend
-        quoted = shlex.quote(target)
+        launch = self.launch
+        options: list[str] = []  # CLI words
+        keywords: list[str] = []  # run_conformance keyword arguments
+        if self.family == "oracle" and launch.oracle:
+            options += ["--oracle", shlex.quote(launch.oracle)]
+            keywords.append(f"oracle={launch.oracle!r}")
+        if self.observed_status in ("crashed", "timed_out"):
+            if launch.isolate:
+                options.append("--isolate")
+                keywords.append("isolate=True")
+            if launch.timeout is not None:
+                options += ["--timeout", f"{launch.timeout:g}"]
+                keywords.append(f"timeout={launch.timeout:g}")
+            if launch.isolate and launch.memory_limit:
+                options += ["--memory-limit", str(launch.memory_limit)]
+                keywords.append(f"memory_limit={launch.memory_limit}")
+        env = f"PYTHONPATH={shlex.quote(launch.python_path)} " if launch.python_path else ""
+        path_line = (f"import sys\nsys.path.insert(0, {launch.python_path!r})  # where the run found the backend's "
+                     "module\n") if launch.python_path else ""
+        extra = "".join(" " + word for word in options)
+        arguments = "".join(", " + word for word in keywords)
         if self.case is None:
-            cli = f"convspec check {quoted} --ops {self.op} --checks {self.check}"
-            python = (f"import convspec\nresults = convspec.run_conformance({target!r}, ops=[{self.op!r}], "
-                      f"checks=[{self.check!r}])\nprint(results.summary())")
+            cli = f"{env}convspec check {shlex.quote(target)} --ops {self.op} --checks {self.check}{extra}"
+            python = (f"{path_line}import convspec\nresults = convspec.run_conformance({target!r}, ops=[{self.op!r}], "
+                      f"checks=[{self.check!r}]{arguments})\nprint(results.summary())")
             return {"cli": cli, "python": python}
         descriptor = self.case.descriptor
-        cli = f"convspec check {quoted} --case '{descriptor}' --checks {self.check}"
+        cli = f"{env}convspec check {shlex.quote(target)} --case {shlex.quote(descriptor)} --checks {self.check}{extra}"
         python = (
-            "import convspec\n"
+            f"{path_line}import convspec\n"
             f"case = convspec.Case.parse({descriptor!r})\n"
-            f"results = convspec.run_conformance({target!r}, cases=[case], checks=[{self.check!r}])\n"
+            f"results = convspec.run_conformance({target!r}, cases=[case], checks=[{self.check!r}]{arguments})\n"
             "print(results.summary())"
         )
         return {"cli": cli, "python": python}
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "backend": self.backend, "family": self.family, "check": self.check, "op": self.op,
             "clause": self.clause, "clause_text": _clause_text(self.clause), "status": self.status,
             "case": self.case.to_json() if self.case else None, "features": list(self.features),
             "message": self.message, "max_ratio": self.max_ratio, "seconds": round(self.seconds, 6),
             "comparisons": [c.to_json() for c in self.comparisons],
-            "reproducer": self.reproducer() if self.status in NONCONFORMING else None,
+            "reproducer": self.reproducer() if self.observed_status in NONCONFORMING else None,
         }
+        if self.expected is not None:
+            out["expected_failure"] = dict(self.expected)
+        return out
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any], backend_spec: str = "") -> CheckResult:
+    def from_json(cls, obj: Mapping[str, Any], backend_spec: str = "", launch: Launch | None = None) -> CheckResult:
         return cls(
             backend=obj["backend"], family=obj["family"], check=obj["check"], op=obj["op"], clause=obj["clause"],
             status=obj["status"], case=Case.from_json(obj["case"]) if obj.get("case") else None,
             features=tuple(obj.get("features", ())), message=obj.get("message", ""),
             comparisons=[_comparison_from_json(c) for c in obj.get("comparisons", ())],
-            seconds=float(obj.get("seconds", 0.0)), backend_spec=backend_spec,
+            seconds=float(obj.get("seconds", 0.0)), backend_spec=backend_spec, launch=launch or Launch(),
+            expected=dict(obj["expected_failure"]) if obj.get("expected_failure") else None,
         )
 
 
@@ -134,13 +240,34 @@ class BackendRun:
     harness_seconds: float = 0.0
     backend_seconds: float = 0.0
     load_error: str | None = None
+    launch: Launch = field(default_factory=Launch)
+    #: One outcome per expected-failures entry that applies to this backend (see
+    #: :func:`convspec.conformance.xfail.apply_xfail`): its keys, reason, link, strict, and
+    #: ``outcome`` "known failure", "unexpectedly passed" or "not run", with ``matched`` results.
+    expected_failures: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> Counter[str]:
         return Counter(r.status for r in self.results)
 
+    def adopt(self, spec: str, launch: Launch | None = None) -> None:
+        """Record how the backend was named (``spec``) and launched, on the run and every result,
+        so that their reproducers name it the same way."""
+        self.spec = spec
+        self.launch = launch or self.launch
+        for result in self.results:
+            result.backend_spec = spec
+            result.launch = self.launch
+
+    @property
+    def unexpected_passes(self) -> list[dict[str, Any]]:
+        """Expected-failures entries whose scope ran without the failure they record."""
+        return [entry for entry in self.expected_failures if entry["outcome"] == "unexpectedly passed"]
+
     @property
     def conformant(self) -> bool:
-        return self.load_error is None and not any(r.status in NONCONFORMING for r in self.results)
+        """No non-conforming result, and no strict expected failure that passed."""
+        return (self.load_error is None and not any(r.status in NONCONFORMING for r in self.results)
+                and not any(entry.get("strict") for entry in self.unexpected_passes))
 
     @property
     def verdict(self) -> str:
@@ -152,14 +279,18 @@ class BackendRun:
         return {"name": self.name, "spec": self.spec, "capabilities": self.capabilities, "verdict": self.verdict,
                 "counts": dict(self.counts()), "seconds": round(self.seconds, 3),
                 "harness_seconds": round(self.harness_seconds, 3), "backend_seconds": round(self.backend_seconds, 3),
-                "load_error": self.load_error, "results": [r.to_json() for r in self.results]}
+                "load_error": self.load_error, "launch": self.launch.to_json(),
+                "expected_failures": [dict(entry) for entry in self.expected_failures],
+                "results": [r.to_json() for r in self.results]}
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> BackendRun:
+        launch = Launch.from_json(obj.get("launch"))
         return cls(name=obj["name"], spec=obj.get("spec", obj["name"]), capabilities=obj.get("capabilities", {}),
-                   results=[CheckResult.from_json(r, obj.get("spec", "")) for r in obj.get("results", ())],
+                   results=[CheckResult.from_json(r, obj.get("spec", ""), launch) for r in obj.get("results", ())],
                    seconds=obj.get("seconds", 0.0), harness_seconds=obj.get("harness_seconds", 0.0),
-                   backend_seconds=obj.get("backend_seconds", 0.0), load_error=obj.get("load_error"))
+                   backend_seconds=obj.get("backend_seconds", 0.0), load_error=obj.get("load_error"), launch=launch,
+                   expected_failures=[dict(entry) for entry in obj.get("expected_failures", ())])
 
 
 def environment() -> dict[str, str]:
@@ -205,6 +336,10 @@ class Results:
 
     def failures(self) -> list[CheckResult]:
         return [r for run in self.backends for r in run.results if r.status in NONCONFORMING]
+
+    def known_failures(self) -> list[CheckResult]:
+        """Non-conformances an expected-failures file records (``--xfail``)."""
+        return [r for run in self.backends for r in run.results if r.status == "known_failure"]
 
     def all_results(self) -> Iterable[CheckResult]:
         for run in self.backends:

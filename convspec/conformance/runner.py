@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,10 +28,15 @@ from ..spec.features import features_of
 from .cases import INTEGER_RECIPES, Case
 from .compare import Comparison, compare, statistical_test, wants_statistics
 from .invoke import BackendFailure, Call, Invoker
-from .results import FAMILIES, NONCONFORMING, BackendRun, CheckResult, Results
+from .results import FAMILIES, NONCONFORMING, BackendRun, CheckResult, Launch, Results, python_path_for
+
+if TYPE_CHECKING:
+    from .xfail import XfailEntry
 
 Progress = Callable[[str], None]
 
+#: Seconds per backend call under ``isolate`` when no timeout is given.
+DEFAULT_TIMEOUT = 60.0
 #: Significand bits (with the implicit one) per precision: integers up to 2^p are exact.
 _PRECISION_BITS = {"float16": 11, "bfloat16": 8, "tf32": 11, "float32": 24, "float64": 53}
 _CONV_OPS = ("conv", "conv_backward", "conv_transpose", "conv_transpose_backward")
@@ -461,7 +467,9 @@ def check_oracle(ctx: CheckContext, case: Case) -> list[CheckResult]:
 
 # -- the invalid family ---------------------------------------------------------------------------
 def check_invalid(ctx: CheckContext, entry: Any) -> CheckResult:
-    """The backend must raise on a configuration SPEC.md declares invalid (any exception)."""
+    """The backend must raise on a configuration SPEC.md declares invalid (any exception). When
+    convspec's adapter (command backend, FunctionBackend) refused it before the implementation ran,
+    the status is ``validated_by_adapter``: conforming, but not to the implementation's credit."""
     from .catalogue import forge
 
     params, arrays = forge(entry)
@@ -476,6 +484,8 @@ def check_invalid(ctx: CheckContext, entry: Any) -> CheckResult:
     except BackendFailure as failure:
         if failure.status in ("crashed", "timed_out"):
             result.status, result.message = failure.status, failure.message
+        elif failure.by_adapter:  # convspec's adapter refused it: the implementation never saw it
+            result.status, result.message = "validated_by_adapter", f"validated by the adapter: {failure.message}"
         else:
             result.message = f"raised {failure.message}"
         return result
@@ -698,6 +708,9 @@ def resolve_checks(checks: Iterable[str] | None, oracle: bool) -> tuple[str, ...
             raise ValueError(f"unknown check {check!r}; families: {', '.join(FAMILIES)}; "
                              f"properties: {', '.join(PROPERTIES)}")
         out.append(name)
+    if "oracle" in out and not oracle:
+        raise ValueError("the oracle check compares against a second backend: name it with --oracle BACKEND "
+                         "(run_conformance(oracle=...))")
     if oracle and "oracle" not in out:
         out.append("oracle")
     return tuple(out)
@@ -715,44 +728,69 @@ def run_conformance(
     cases: Sequence[Case | str] | None = None,
     oracle: str | Backend | None = None,
     isolate: bool = False,
-    timeout: float | None = 60.0,
+    timeout: float | None = None,
     memory_limit: int | None = None,
     catalogue: bool = True,
     database: str | None = None,
     progress: Progress | None = None,
+    xfail: str | os.PathLike[str] | Sequence[XfailEntry] | None = None,
 ) -> Results:
     """Check one or more backends against the spec; returns the structured :class:`Results`.
 
     ``backends`` are loader specs (``"naive"``, ``"my_pkg.mod:backend"``, ``"path/file.py:attr"``) or
     backend objects. ``cases`` (objects or descriptors) replaces catalogue and generated cases.
-    Deterministic for a given ``seed``. With ``isolate``, ``timeout`` (seconds per call) and
-    ``memory_limit`` (bytes of address space of the child process) bound each backend call.
+    Deterministic for a given ``seed``. With ``isolate``, ``timeout`` (seconds per call, default
+    60) and ``memory_limit`` (bytes of address space of the child process) bound each backend call;
+    a command backend (``cmd:``) honours ``timeout`` without ``isolate`` too (per run of its
+    program), any other backend needs ``isolate`` for it (ValueError). ``xfail`` — an
+    expected-failures file or its entries (:mod:`convspec.conformance.xfail`) — turns the failures
+    it records into ``known_failure`` results and reports entries that unexpectedly passed.
 
     >>> results = run_conformance("naive", ops=["conv"], ranks=[1], max_examples=2, checks=["differential"])
     >>> results.exit_code
     0
     """
+    from ..backends.command import CommandBackend
+    from .xfail import apply_xfail, load_xfail
+
     items = [backends] if isinstance(backends, str) or not isinstance(backends, Sequence) else list(backends)
-    oracle_backend = load(oracle) if isinstance(oracle, str) else oracle
+    entries = load_xfail(xfail) if isinstance(xfail, (str, os.PathLike)) else list(xfail or ())
     chosen_ops = tuple(ops) if ops else tuple(OPS)
     unknown = [op for op in chosen_ops if op not in OPS]
     if unknown:
         raise ValueError(f"unknown ops {unknown}; ops are {sorted(OPS)}")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout={timeout!r} must be a positive number of seconds")
+    checked = resolve_checks(checks, oracle is not None)
+    loaded = [(item if isinstance(item, str) else getattr(item, "name", repr(item)),
+               load(item) if isinstance(item, str) else item) for item in items]
+    if timeout is not None and not isolate:
+        deaf = [spec for spec, backend in loaded if not isinstance(backend, CommandBackend)]
+        if deaf:
+            raise ValueError(f"timeout={timeout!r} without isolate: {deaf[0]} runs in this process, where a call "
+                             "cannot be stopped; add isolate=True (--isolate), or drop the timeout")
+    for _, backend in loaded:
+        if isinstance(backend, CommandBackend) and timeout is not None:
+            backend.timeout = timeout  # per run of the program: killed past it, reported timed_out
+    oracle_backend = load(oracle) if isinstance(oracle, str) else oracle
     settings = Settings(ops=chosen_ops, ranks=tuple(ranks), dtypes=tuple(dtypes) if dtypes else None,
-                        checks=resolve_checks(checks, oracle_backend is not None), max_examples=max_examples,
-                        seed=seed, catalogue=catalogue, isolate=isolate, timeout=timeout, memory_limit=memory_limit,
-                        database=database)
+                        checks=checked, max_examples=max_examples, seed=seed, catalogue=catalogue, isolate=isolate,
+                        timeout=timeout if timeout is not None or not isolate else DEFAULT_TIMEOUT,
+                        memory_limit=memory_limit, database=database)
     parsed = None if cases is None else [Case.parse(c) if isinstance(c, str) else c for c in cases]
     results = Results(settings={key: list(value) if isinstance(value, tuple) else value
                                 for key, value in asdict(settings).items()}
                       | {"oracle": getattr(oracle_backend, "name", None), "cases": None if parsed is None else
-                         [c.descriptor for c in parsed]})
-    for item in items:
-        spec = item if isinstance(item, str) else getattr(item, "name", repr(item))
-        backend = load(item) if isinstance(item, str) else item
-        results.backends.append(run_backend(backend, spec, settings, cases=parsed, oracle=oracle_backend,
-                                            progress=progress))
-    return results
+                         [c.descriptor for c in parsed]}
+                      | ({"xfail": str(xfail)} if isinstance(xfail, (str, os.PathLike)) else {}))
+    oracle_spec = oracle if isinstance(oracle, str) else getattr(oracle, "name", None)
+    for (spec, backend), item in zip(loaded, items):
+        run = run_backend(backend, spec, settings, cases=parsed, oracle=oracle_backend, progress=progress)
+        run.adopt(spec, Launch(python_path=python_path_for(spec) if isinstance(item, str) else "", oracle=oracle_spec,
+                               isolate=isolate, timeout=settings.timeout if isolate or timeout is not None else None,
+                               memory_limit=memory_limit))
+        results.backends.append(run)
+    return apply_xfail(results, entries) if entries else results
 
 
 def print_progress(message: str) -> None:
