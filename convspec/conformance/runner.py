@@ -24,7 +24,7 @@ from ..backends import Backend, load
 from ..spec import OPS, ConvParams, ConvTransposeParams, InternalError, MaxPoolParams, Params
 from ..spec.accuracy import error_bound, nonlocal_terms, terms_per_output
 from ..spec.features import features_of
-from .cases import INTEGER_RECIPES, Case
+from .cases import INTEGER_RECIPES, SPECIAL_RECIPES, Case
 from .compare import Comparison, compare, statistical_test, wants_statistics
 from .invoke import BackendFailure, Call, Invoker
 from .results import FAMILIES, NONCONFORMING, BackendRun, CheckResult, Results
@@ -626,8 +626,8 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
 
     def run_case(case: Case, repeat: bool = False) -> None:
         if "differential" in checks or "hygiene" in checks or (
-                case.data in ("nan", "inf", "neg_inf", "neg_zero") and "special" in checks):
-            family = "special" if case.data in ("nan", "inf", "neg_inf", "neg_zero") else "differential"
+                case.data in SPECIAL_RECIPES and "special" in checks):
+            family = "special" if case.data in SPECIAL_RECIPES else "differential"
             for result in check_differential(ctx, case, family, repeat=repeat):
                 record(result)
         if "oracle" in checks and oracle_ctx is not None:
