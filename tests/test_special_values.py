@@ -289,6 +289,28 @@ def test_strict_and_zero_extended_gradients_both_conform(op):  # CONV-GRAD-1, CO
         assert results.exit_code == 0, results.summary()
 
 
+@pytest.mark.parametrize("op", ["conv_backward", "conv_transpose_backward"])
+def test_an_oracle_may_give_either_outcome_too(op):  # CONV-GRAD-1, CONVT-GRAD-1
+    """--oracle: a zero-extended oracle's NaN stands for the strict value, so a strict backend
+    passes against it, and the other way round."""
+    strict, extended = _reference_backend("strict", op), _reference_backend("extended", op, _zero_extended)
+    case = Case.parse(ORACLE_CASES[op])
+    masks = R.zero_extension_nan(op, case.arrays(), case.params_object)
+    assert masks["dw"].any()  # the two outcomes differ on this case
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for backend, oracle in ((strict, extended), (extended, strict)):
+            results = run_conformance(backend, cases=[case], checks=["oracle"], oracle=oracle)
+            assert results.exit_code == 0 and results.backends[0].counts()["passed"] == 1, results.summary()
+
+
+ORACLE_CASES = {
+    "conv_backward": "conv_backward x=2,2,5,7 w=3,2,2,2 s=2,3 p=0:0,1:0 d=1,1 g=1 dtype=float32 data=nan seed=0",
+    "conv_transpose_backward":
+        "conv_transpose_backward x=2,2,4 w=2,3,3 s=2 p=2:1 outpad=1 d=1 g=1 dtype=float32 data=inf seed=0",
+}
+
+
 def _drops_nan(outputs, x, w, dy, params):
     """nan_to_num on the gradients: a NaN that a real term carries is lost."""
     return [None if a is None else np.nan_to_num(a, nan=0.0) for a in outputs]

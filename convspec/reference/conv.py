@@ -19,6 +19,13 @@ conv_transpose is a scatter (then a crop); its dx a gather, its dw a correlate.
 Blocks. The taps are cut, in row-major order, into runs whose columns fit in
 :data:`COLUMN_BUDGET_BYTES`: one block of all taps for every ResNet-50 layer at batch 1, one tap
 per block at worst, so the memory stays bounded for any input.
+
+Special values. Every output is the strict sum of its own terms (ERR-SPECIAL-1): padding zeros of
+x̃ are terms (0·∞ = NaN), the zeros that extend dy to conv_transpose's uncropped buffer are not.
+With NaN or ±∞ among the operands, :func:`_bilinear` counts the non-finite terms of each output
+through the same contraction on 0/1 indicators; finite operands take the plain path.
+:func:`conv_backward_zero_extension_nan` and :func:`conv_transpose_backward_zero_extension_nan`
+mark where a zero-extended gradient may be NaN instead (CONV-GRAD-1, CONVT-GRAD-1).
 """
 
 from __future__ import annotations
