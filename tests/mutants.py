@@ -190,9 +190,11 @@ def tf32(a: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(a), rounded.view(np.float32), a)
 
 
-def tap_conv(x: Any, w: Any, b: Any, params: ConvParams, accumulate: Any) -> np.ndarray:
+def tap_conv(x: Any, w: Any, b: Any, params: ConvParams, accumulate: Any, *,
+             skip_zero_weights: bool = False) -> np.ndarray:
     """y[n, g·M+m, p] = b + Σ_c Σ_q w[g·M+m, c, q]·x[n, g·C_g+c, p·s + q·d − p_b] (zero padding),
-    one term at a time: every product and every running sum is rounded to ``accumulate``."""
+    one term at a time: every product and every running sum is rounded to ``accumulate``.
+    ``skip_zero_weights`` leaves out the terms of zero weights, as a sparse kernel does."""
     x, w = np.asarray(x), np.asarray(w)
     N = x.shape[0]
     C_out, C_g = w.shape[:2]
@@ -214,6 +216,8 @@ def tap_conv(x: Any, w: Any, b: Any, params: ConvParams, accumulate: Any) -> np.
             column = xs[(slice(None), slice(None), c) + sources]  # (N, G, *sub)
             weight = ws[:, :, c, t].reshape((1, G, M) + (1,) * len(out))
             product = (weight * column[:, :, None]).astype(accumulate)
+            if skip_zero_weights:
+                product = np.where(weight == 0, np.zeros((), accumulate), product)
             y[target] = (y[target] + product).astype(accumulate)
     y = y.reshape((N, C_out) + tuple(out))
     if b is not None:
@@ -411,6 +415,18 @@ class TapConvControl(Mutant):
         if dtype not in (np.float32, np.float64) or params.padding_mode != "zeros":
             return self.inner.conv(x, w, b, params)
         return tap_conv(x, w, b, params, dtype)
+
+
+class SparseSkipsZeroWeights(Mutant):
+    """A "sparse" conv that skips the taps of zero weights: 0·NaN and 0·inf terms vanish instead of
+    giving NaN (ERR-SPECIAL-1; TapConvControl is the same code without the shortcut)."""
+
+    @validated
+    def conv(self, x, w, b, params):
+        dtype = np.asarray(x).dtype
+        if dtype not in (np.float32, np.float64) or params.padding_mode != "zeros":
+            return self.inner.conv(x, w, b, params)
+        return tap_conv(x, w, b, params, dtype, skip_zero_weights=True)
 
 
 class SilentTF32(Mutant):

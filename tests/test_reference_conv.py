@@ -542,16 +542,20 @@ def test_weight_gradient_memory_does_not_grow_with_the_batch():
     assert peak < 2 * columns + 4 * w.nbytes
 
 
-def test_conv_transpose_weight_gradient_zero_extends_dy():  # CONVT-GRAD-1, ERR-SPECIAL-1
-    """dw correlates x with dy zero-extended to the scatter buffer (as PyTorch and every
-    col2im-style implementation compute it): an infinite x whose target is cropped meets a padding
-    zero, and inf · 0 = NaN. The strict term-wise variant (giving inf) is named in SPEC.md."""
+def test_conv_transpose_weight_gradient_is_strict_and_zero_extension_may_be_nan():  # CONVT-GRAD-1, ERR-SPECIAL-1
+    """dw sums over the targets that survive the crop only: an infinite x whose target is cropped is
+    no term, so it adds nothing (strict). A formulation over dy zero-extended to the uncropped
+    output would meet it with a zero (inf · 0 = NaN): zero_extension_nan marks exactly there."""
     from convspec.spec import ConvTransposeParams
 
     params = ConvTransposeParams(input_shape=(1, 1, 3), weight_shape=(1, 1, 2), padding=((1, 1),))
     # o = 2; with q = 0, x[0] targets -1 (cropped); with q = 1, x[2] targets 2 (cropped).
     x = np.array([[[np.inf, 1.0, 2.0]]])
     dy = np.array([[[0.5, 0.25]]])
-    _, dw, _ = R.conv_transpose_backward(x, np.ones((1, 1, 2)), dy, params)
-    # q = 0: inf·0 + 1·dy[0] + 2·dy[1] = NaN; q = 1: inf·dy[0] + 1·dy[1] + 2·0 = inf
-    assert np.isnan(dw[0, 0, 0]) and dw[0, 0, 1] == np.inf
+    arrays = {"x": x, "w": np.ones((1, 1, 2)), "dy": dy}
+    _, dw, _ = R.conv_transpose_backward(x, arrays["w"], dy, params)
+    # q = 0: 1·dy[0] + 2·dy[1] = 1 (x[0] is no term); q = 1: inf·dy[0] + 1·dy[1] = inf (x[2] is no term)
+    assert dw[0, 0, 0] == 1.0 and dw[0, 0, 1] == np.inf
+    masks = R.zero_extension_nan("conv_transpose_backward", arrays, params)
+    assert masks["dx"] is None and masks["db"] is None
+    np.testing.assert_array_equal(masks["dw"], [[[True, False]]])  # x[0] is a term of q = 1 only

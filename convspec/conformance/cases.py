@@ -38,11 +38,16 @@ RECIPES: dict[str, str] = {
     "inf": "uniform values with +inf and -inf in x",
     "neg_inf": "half of x is -inf: windows of only -inf",
     "neg_zero": "x in {-0.0, +0.0, -1, 1}: signed-zero ties",
+    "nan_zero_w": "NaNs in x; w and dy with exact zero taps and zero channels: 0 * NaN must be NaN",
+    "inf_zero_w": "+inf and -inf in x; w and dy with exact zero taps and zero channels: 0 * inf must be NaN",
 }
 
 #: recipes whose arrays (x and its companions) are all small integers, exact in every dtype
 INTEGER_RECIPES = ("integers", "ties", "neg_zero")
-SPECIAL_RECIPES = ("nan", "inf", "neg_inf", "neg_zero")
+SPECIAL_RECIPES = ("nan", "inf", "neg_inf", "neg_zero", "nan_zero_w", "inf_zero_w")
+#: special recipes whose point is the zeros of the weights (and dy): ERR-SPECIAL-1 counts a zero
+#: weight tap as a term, so a "sparse" shortcut that skips it loses 0 * NaN = NaN
+ZERO_WEIGHT_RECIPES = ("nan_zero_w", "inf_zero_w")
 
 _EXPONENT_RANGE = {"float16": 3, "bfloat16": 10, "float32": 20, "float64": 40}
 _INTEGER_RANGE = {"float16": 3, "bfloat16": 2, "float32": 8, "float64": 8}
@@ -211,7 +216,8 @@ class Case:
     def arrays(self) -> dict[str, Any]:
         """The input arrays of the op, drawn from the data recipe with ``seed``, in ``dtype``.
 
-        ``x`` carries the recipe's special values; weights, bias and ``dy`` stay finite.
+        ``x`` carries the recipe's special values; weights, bias and ``dy`` stay finite (with the
+        ``*_zero_w`` recipes, w and dy hold exact zero taps and zero channels).
         """
         params = self.params_object
         rng = np.random.default_rng(self.seed)
@@ -236,6 +242,8 @@ def _companion(recipe: str) -> str:
         return "integers"
     if recipe in ("wide", "cancel", "zeros"):
         return recipe
+    if recipe in ZERO_WEIGHT_RECIPES:
+        return "zero_taps"
     return "random"
 
 
@@ -261,10 +269,12 @@ def _draw(recipe: str, shape: tuple[int, ...], dtype: str, rng: np.random.Genera
     elif recipe == "impulse":
         values = np.zeros(size)
         values[rng.integers(size)] = 1.0
-    elif recipe == "nan":
+    elif recipe in ("nan", "nan_zero_w"):
         values = rng.uniform(-1.0, 1.0, size)
         values[rng.random(size) < 0.1] = np.nan
-    elif recipe == "inf":
+    elif recipe == "zero_taps":  # the companion of the *_zero_w recipes: w and dy
+        return _zero_taps(rng.uniform(-1.0, 1.0, size).reshape(shape), rng)
+    elif recipe in ("inf", "inf_zero_w"):
         values = rng.uniform(-1.0, 1.0, size)
         which = rng.random(size)
         values[which < 0.05] = np.inf
@@ -277,6 +287,19 @@ def _draw(recipe: str, shape: tuple[int, ...], dtype: str, rng: np.random.Genera
     else:  # pragma: no cover - Case.__post_init__ refuses unknown recipes
         raise ValueError(recipe)
     return values.reshape(shape)
+
+
+def _zero_taps(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``values`` with about a third of its spatial taps zero in every channel, and one whole slice
+    along each of its first two axes zero (a conv weight's output and input channel, dy's image and
+    channel). Arrays without spatial axes (a bias) are returned as they are."""
+    if values.ndim < 3 or not values.size:
+        return values
+    taps = values.reshape(values.shape[0], values.shape[1], -1)
+    taps[:, :, rng.random(taps.shape[2]) < 1 / 3] = 0.0
+    taps[rng.integers(values.shape[0])] = 0.0
+    taps[:, rng.integers(values.shape[1])] = 0.0
+    return taps.reshape(values.shape)
 
 
 def _tuple(value: Any) -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ from ..backends import Backend, load
 from ..spec import OPS, ConvParams, ConvTransposeParams, InternalError, MaxPoolParams, Params, bfloat16_available
 from ..spec.accuracy import error_bound, nonlocal_terms, terms_per_output
 from ..spec.features import features_of
-from .cases import INTEGER_RECIPES, Case
+from .cases import INTEGER_RECIPES, SPECIAL_RECIPES, Case
 from .compare import Comparison, compare, statistical_test, wants_statistics
 from .invoke import BackendFailure, Call, Invoker
 from .results import FAMILIES, NONCONFORMING, BackendRun, CheckResult, Launch, Results, python_path_for
@@ -196,13 +196,43 @@ def window_members(params: MaxPoolParams, index: Any) -> np.ndarray:
     return inside
 
 
+def shape_clause(op: str, name: str, params: Params, shape: tuple[int, ...]) -> str:
+    """The clause whose rule decides the shape of output ``name`` of ``op``, given a backend's
+    differing ``shape``: a wrong spatial size breaks the output-size formula of the op (POOL-CEIL-1
+    in ceil mode, PAD-4/PAD-5 for 'same*' padding, else POOL-SHAPE-1, CONV-SHAPE-1,
+    CONVT-SHAPE-1); a gradient dx, dw, db breaks GRAD-SHAPE-1; a wrong channel count the layout
+    clause that gives C_out (LAYOUT-2, LAYOUT-3; POOL-PARAM-1 for pools); a wrong rank or batch
+    the op table (HYGIENE-2).
+
+    >>> from convspec.spec import MaxPoolParams
+    >>> shape_clause("max_pool", "y", MaxPoolParams(input_shape=(1, 1, 5), kernel_size=2, ceil_mode=True), (1, 1, 2))
+    'POOL-CEIL-1'
+    """
+    if OPS[op].is_gradient:
+        return "GRAD-SHAPE-1"
+    expected = params.output_shape
+    if len(shape) != len(expected) or shape[0] != expected[0]:
+        return "HYGIENE-2"
+    if shape[1] != expected[1]:
+        return {ConvParams: "LAYOUT-2", ConvTransposeParams: "LAYOUT-3"}.get(type(params), "POOL-PARAM-1")
+    if getattr(params, "ceil_mode", False):
+        return "POOL-CEIL-1"
+    padding = getattr(params, "padding", None)
+    if isinstance(padding, str) and padding.startswith("same"):
+        return "PAD-5" if padding == "same_lower" else "PAD-4"
+    return {ConvParams: "CONV-SHAPE-1", ConvTransposeParams: "CONVT-SHAPE-1"}.get(type(params), "POOL-SHAPE-1")
+
+
 def check_indices(name: str, indices: Any, ref_indices: Any, ref_y: Any, x: Any, params: Any) -> Comparison:
     """MAXPOOL-INDEX-1 / MAXPOOL-TIE-1 exactly where the window holds no NaN; MAXPOOL-NAN-1 (any
-    NaN of the window) where it does."""
+    NaN of the window) where it does. A wrong shape cites the clause that decides it
+    (:func:`shape_clause`), a non-integer dtype HYGIENE-2."""
     comparison = Comparison(name, int(ref_indices.size))
     got = np.asarray(indices)
     if got.shape != ref_indices.shape or not np.issubdtype(got.dtype, np.integer):
-        comparison.violations, comparison.clause = max(comparison.count, 1), "HYGIENE-2"
+        comparison.violations = max(comparison.count, 1)
+        comparison.clause = (shape_clause("max_pool", name, params, got.shape) if got.shape != ref_indices.shape
+                             else "HYGIENE-2")
         comparison.rule = f"indices must be integers of shape {ref_indices.shape}, got {got.dtype} {got.shape}"
         return comparison
     got = got.astype(np.int64)
@@ -270,11 +300,16 @@ def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arra
                     statistics: bool = True) -> tuple[list[Comparison], list[str]]:
     """Compare a backend's outputs of ``op`` with ``expected`` (the reference, or an oracle).
 
+    Where a gradient may be NaN in place of its strict value (CONV-GRAD-1, CONVT-GRAD-1), NaN is
+    accepted; an oracle's NaN there, where the strict reference value is not NaN, stands for that
+    strict value. A wrong output shape cites the clause that decides it (:func:`shape_clause`).
     Returns the comparisons and notes (e.g. indices the backend did not return).
     """
     dtype = case.dtype
     k_of = ctx.terms(op, params)
     mags = ctx.magnitude(op, arrays, params)
+    nan_ok = reference.zero_extension_nan(op, arrays, params)
+    strict: dict[str, Any] = {}
     comparisons, notes = [], []
     for name in OPS[op].outputs:
         out, ref = outputs.get(name), expected.get(name)
@@ -290,15 +325,23 @@ def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arra
         if op == "max_pool" and name == "indices":
             comparisons.append(check_indices(name, out, ref, expected["y"], arrays["x"], params))
             continue
+        shape = np.shape(out)
+        wrong_shape = shape_clause(op, name, params, shape) if shape != ref.shape else "HYGIENE-2"
         if op == "max_pool" and name == "y":
-            comparisons.append(compare(name, out, ref, None, k=1, dtype=dtype, exact=True, signed_zeros=True))
+            comparisons.append(compare(name, out, ref, None, k=1, dtype=dtype, exact=True, signed_zeros=True,
+                                       shape_clause=wrong_shape))
             continue
+        mask = nan_ok.get(name)
+        if mask is not None and (mask & np.isnan(ref)).any():
+            strict = strict or reference.evaluate(op, arrays, params)
+            ref = np.where(mask & np.isnan(ref), strict[name], ref)  # the oracle's NaN may be zero-extension's
         mag, k = mags[name], k_of[name]
         bound = bound_of(mag, k) if bound_of else None
         exact_where = exact_mask(op, case, params, arrays, mag, ctx.caps.accumulation_for(dtype), ctx.caps.local)
         rule = ("an element that at most one dy reaches is a copy of it" if op == "max_pool_backward" else
                 "integer data with exactly representable partial sums must match exactly")
-        comparison = ctx.compare(name, out, ref, mag, k, dtype, exact_where=exact_where, exact_rule=rule, bound=bound)
+        comparison = ctx.compare(name, out, ref, mag, k, dtype, exact_where=exact_where, exact_rule=rule, bound=bound,
+                                 nan_ok=mask, shape_clause=wrong_shape)
         if statistics and comparison.passed and wants_statistics(comparison.count, dtype) and op != "max_pool_backward":
             has_bias = isinstance(params, (ConvParams, ConvTransposeParams)) and params.bias_shape is not None
             passed, stats = statistical_test(
@@ -382,7 +425,8 @@ def _check_max_pool_backward_nan(ctx: CheckContext, case: Case, params: Any, arr
         count = _route(np.ones(params.output_shape), np.asarray(indices).astype(np.int64), params.input_shape)
         comparisons.append(ctx.compare("dx", call.outputs.get("dx"), routed, mag,
                                        terms_per_output(op, params)["dx"], case.dtype, exact_where=count <= 1,
-                                       exact_rule="an element that at most one dy reaches is a copy of it"))
+                                       exact_rule="an element that at most one dy reaches is a copy of it",
+                                       shape_clause="GRAD-SHAPE-1"))
     status, message = _summarise(comparisons)
     failing = next((c for c in comparisons if not c.passed), None)
     return _result(ctx, family, family, op, failing.clause if failing else "MAXPOOL-GRAD-1", status, case, params,
@@ -593,8 +637,8 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
 
     def run_case(case: Case, repeat: bool = False) -> None:
         if "differential" in checks or "hygiene" in checks or (
-                case.data in ("nan", "inf", "neg_inf", "neg_zero") and "special" in checks):
-            family = "special" if case.data in ("nan", "inf", "neg_inf", "neg_zero") else "differential"
+                case.data in SPECIAL_RECIPES and "special" in checks):
+            family = "special" if case.data in SPECIAL_RECIPES else "differential"
             for result in check_differential(ctx, case, family, repeat=repeat):
                 record(result)
         if "oracle" in checks and oracle_ctx is not None:

@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from ..spec import DTYPE_NAMES, OPS, ConvParams, ConvTransposeParams, MaxPoolParams, ceil_div, effective_kernel
-from .cases import RECIPES, SPECIAL_RECIPES, Case
+from .cases import RECIPES, SPECIAL_RECIPES, ZERO_WEIGHT_RECIPES, Case
 
 __all__ = ["DEFAULT_RECIPES", "cases", "special_cases", "parameters"]
 
@@ -188,7 +188,9 @@ def special_cases(
     max_kernel: int = 4,
     features: bool = True,
 ) -> st.SearchStrategy[Case]:
-    """Like :func:`cases`, with the special-value recipes ("nan", "inf", "neg_inf", "neg_zero").
+    """Like :func:`cases`, with the special-value recipes ("nan", "inf", "neg_inf", "neg_zero", and
+    for the convolutions "nan_zero_w", "inf_zero_w": exact zero weight taps and channels meeting
+    them, ERR-SPECIAL-1). Pools have no weight: they draw the zero-weight recipes as "nan" / "inf".
 
     Max pooling keeps windows small (k ≤ 2), so windows full of −inf, of ±0 ties and of NaNs
     among finite values are common (MAXPOOL-DEF-1, MAXPOOL-TIE-1, MAXPOOL-NAN-1). Which NaN
@@ -197,6 +199,8 @@ def special_cases(
     dtypes_t, recipes_t, bounds = _validate(
         op, ranks, dtypes, recipes, SPECIAL_RECIPES, max_batch, max_channels, max_spatial, max_kernel, features
     )
+    if OPS[op].params_type not in (ConvParams, ConvTransposeParams):
+        recipes_t = tuple(r for r in recipes_t if r not in ZERO_WEIGHT_RECIPES) or recipes_t
     if OPS[op].params_type is MaxPoolParams:
         bounds = _Bounds(bounds.ranks, bounds.max_batch, bounds.max_channels, bounds.max_spatial,
                          min(bounds.max_kernel, 2), bounds.features)

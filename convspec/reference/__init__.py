@@ -6,7 +6,8 @@ check the arrays against the parameters first (``convspec.spec.check_arrays``), 
 and return float64 arrays (max-pool indices int64). Inputs are never modified.
 
 :func:`evaluate` dispatches by op name; :func:`magnitude` gives ``mag`` of the error model
-(ERR-BOUND-1). Imports only ``convspec.spec``.
+(ERR-BOUND-1); :func:`zero_extension_nan` where a gradient may be NaN in place of its strict
+value (CONV-GRAD-1, CONVT-GRAD-1). Imports only ``convspec.spec``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from typing import Any
 import numpy as np
 
 from ..spec import OPS, Params, check_arrays
-from .conv import conv, conv_backward, conv_transpose, conv_transpose_backward
+from .conv import (
+    conv,
+    conv_backward,
+    conv_backward_zero_extension_nan,
+    conv_transpose,
+    conv_transpose_backward,
+    conv_transpose_backward_zero_extension_nan,
+)
 from .pool import avg_pool, avg_pool_backward, max_pool, max_pool_backward
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "magnitude",
     "max_pool",
     "max_pool_backward",
+    "zero_extension_nan",
 ]
 
 #: op name of ``convspec.spec.OPS`` -> the reference function computing it.
@@ -88,3 +97,32 @@ def magnitude(op: str, arrays: Mapping[str, np.ndarray | None], params: Params) 
         return {"y": np.abs(y), "indices": np.zeros(indices.shape)}
     x = np.asarray(arrays["x"], dtype=np.float64)  # the routing depends on x itself, not on |x|
     return {"dx": FUNCTIONS[op](x, absolute["dy"], params)}
+
+
+#: gradient op -> where its zero-extended form may be NaN (CONV-GRAD-1, CONVT-GRAD-1).
+_ZERO_EXTENSION_NAN: Mapping[str, Callable[..., Any]] = {
+    "conv_backward": conv_backward_zero_extension_nan,
+    "conv_transpose_backward": conv_transpose_backward_zero_extension_nan,
+}
+
+
+def zero_extension_nan(op: str, arrays: Mapping[str, np.ndarray | None], params: Params) -> dict[str, np.ndarray | None]:
+    """Per output of ``op``, True where NaN is accepted in place of the strict value, or None.
+
+    The reference computes every sum over its terms only (strict). A gradient formulation that
+    multiplies zeros which are not terms (zero-stuffed or zero-extended dy, col2im over the
+    uncropped output) gives the same values, except NaN where such a zero meets a NaN or an
+    infinity; CONV-GRAD-1 and CONVT-GRAD-1 accept both. Only conv_backward and
+    conv_transpose_backward have such elements; every other op gets None for every output.
+
+    >>> from convspec.spec import ConvParams
+    >>> x, w = np.array([[[1.0, 2, np.inf]]]), np.ones((1, 1, 2))
+    >>> params = ConvParams(input_shape=x.shape, weight_shape=w.shape, stride=2)
+    >>> zero_extension_nan("conv_backward", {"x": x, "w": w, "dy": np.ones((1, 1, 1))}, params)["dw"]
+    array([[[ True,  True]]])
+    """
+    info = OPS[op]
+    if op not in _ZERO_EXTENSION_NAN:
+        return dict.fromkeys(info.outputs)
+    masks = _ZERO_EXTENSION_NAN[op](*(arrays.get(name) for name in info.inputs), params)
+    return dict(zip(info.outputs, masks))

@@ -19,6 +19,13 @@ conv_transpose is a scatter (then a crop); its dx a gather, its dw a correlate.
 Blocks. The taps are cut, in row-major order, into runs whose columns fit in
 :data:`COLUMN_BUDGET_BYTES`: one block of all taps for every ResNet-50 layer at batch 1, one tap
 per block at worst, so the memory stays bounded for any input.
+
+Special values. Every output is the strict sum of its own terms (ERR-SPECIAL-1): padding zeros of
+x̃ are terms (0·∞ = NaN), the zeros that extend dy to conv_transpose's uncropped buffer are not.
+With NaN or ±∞ among the operands, :func:`_bilinear` counts the non-finite terms of each output
+through the same contraction on 0/1 indicators; finite operands take the plain path.
+:func:`conv_backward_zero_extension_nan` and :func:`conv_transpose_backward_zero_extension_nan`
+mark where a zero-extended gradient may be NaN instead (CONV-GRAD-1, CONVT-GRAD-1).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -158,6 +165,67 @@ def _padded_size(size: Shape, pads: tuple[tuple[int, int], ...]) -> Shape:
 
 
 # --------------------------------------------------------------------------------------------
+# special values: every sum over its terms only (ERR-SPECIAL-1, CONV-GRAD-1, CONVT-GRAD-1)
+
+
+class _Kinds:
+    """0/1 indicator arrays of one contraction operand, zero wherever a position is not a term.
+
+    ``terms`` marks the positions that are terms (None: all); the operand is given in the layout
+    the contraction reads (x̃ padded: padding zeros are terms; dỹ's zero extension is not).
+    """
+
+    def __init__(self, a: np.ndarray, terms: np.ndarray | None) -> None:
+        term = np.ones(a.shape) if terms is None else np.broadcast_to(terms, a.shape).astype(np.float64)
+        self.term = term
+        self.nan = np.isnan(a) * term
+        self.pos_inf = (a == np.inf) * term
+        self.neg_inf = (a == -np.inf) * term
+        self.inf = self.pos_inf + self.neg_inf
+        self.zero = (a == 0) * term
+        self.pos_finite = ((a > 0) & (a < np.inf)) * term
+        self.neg_finite = ((a < 0) & (a > -np.inf)) * term
+        self.pos = self.pos_finite + self.pos_inf
+        self.neg = self.neg_finite + self.neg_inf
+
+
+def _bilinear(contract: Callable[[np.ndarray, np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray,
+              a_terms: np.ndarray | None = None, b_terms: np.ndarray | None = None) -> np.ndarray:
+    """``contract(a, b)`` for a contraction linear in each operand, with every output element the
+    strict sum of its terms a·b: NaN when a term is NaN (NaN factor, or 0·±∞) or when +∞ and −∞
+    terms meet; ±∞ when only terms of that sign are infinite; the finite sum otherwise.
+
+    Operands without a NaN or an infinity take the fast path, ``contract(a, b)`` itself. Otherwise
+    the finite sum is ``contract`` on the operands with their non-finite entries zeroed, and the
+    non-finite terms are counted per kind by ``contract`` on 0/1 indicators, so a position outside
+    ``a_terms`` / ``b_terms`` (an extension by zeros that is not a term) adds nothing, not 0·∞.
+    """
+    if np.isfinite(a).all() and np.isfinite(b).all():
+        return contract(a, b)
+    value = contract(np.where(np.isfinite(a), a, 0.0), np.where(np.isfinite(b), b, 0.0))
+    A, B = _Kinds(a, a_terms), _Kinds(b, b_terms)
+
+    def count(*pairs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        total = np.zeros(value.shape)
+        for p, q in pairs:
+            if p.any() and q.any():
+                total += contract(p, q)
+        return total
+
+    nan = count((A.nan, B.term), (A.term - A.nan, B.nan), (A.inf, B.zero), (A.zero, B.inf))
+    pos_inf = count((A.pos_inf, B.pos), (A.neg_inf, B.neg), (A.pos_finite, B.pos_inf), (A.neg_finite, B.neg_inf))
+    neg_inf = count((A.pos_inf, B.neg), (A.neg_inf, B.pos), (A.pos_finite, B.neg_inf), (A.neg_finite, B.pos_inf))
+    value = np.where(pos_inf > 0, np.inf, value)
+    value = np.where(neg_inf > 0, -np.inf, value)
+    return np.where((nan > 0) | ((pos_inf > 0) & (neg_inf > 0)), np.nan, value)
+
+
+def _nonfinite(a: np.ndarray) -> np.ndarray:
+    """1.0 where ``a`` is NaN or ±∞, else 0.0."""
+    return (~np.isfinite(a)).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------
 # conv
 
 
@@ -180,7 +248,8 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: ConvParams)
     x, w, b = _float64(x), _float64(w), _float64_bias(b)
     x_tilde = pad(_split_groups(x, params.groups), params.pads, params.padding_mode, first_axis=3)  # (N, G, C_g, *S̃)
     W = _grouped_weight(w, params.groups)  # W[g, m, c, q] = w[g·M+m, c, q]
-    y = _gather(x_tilde, W, params.kernel_size, params.stride, params.dilation, params.output_shape[2:])
+    y = _bilinear(lambda a, W_: _gather(a, W_, params.kernel_size, params.stride, params.dilation,
+                                        params.output_shape[2:]), x_tilde, W)
     return _add_bias(y.reshape(params.output_shape), b)
 
 
@@ -208,9 +277,11 @@ def conv_backward(
     W = _grouped_weight(w, groups)  # W[g, m, c, q] = w[g·M+m, c, q]
     dy_grouped = _split_groups(dy, groups)  # (N, G, M, *o)
     extent = _padded_size(params.input_shape[2:], pads)
-    dx_tilde = _scatter(dy_grouped, W, params.kernel_size, params.stride, params.dilation, extent)
-    dx = fold(dx_tilde, pads, params.padding_mode, first_axis=3).reshape(params.input_shape)
-    dW = _correlate(x_tilde, dy_grouped, params.kernel_size, params.stride, params.dilation)
+    dx = _bilinear(lambda b, W_: fold(_scatter(b, W_, params.kernel_size, params.stride, params.dilation, extent),
+                                      pads, params.padding_mode, first_axis=3), dy_grouped, W)
+    dx = dx.reshape(params.input_shape)
+    dW = _bilinear(lambda a, b: _correlate(a, b, params.kernel_size, params.stride, params.dilation),
+                   x_tilde, dy_grouped)
     dw = dW.reshape(params.weight_shape)
     return dx, dw, _bias_grad(dy, params.bias_shape is not None)
 
@@ -239,6 +310,13 @@ def _transpose_buffer_pads(params: ConvTransposeParams) -> tuple[tuple[int, int]
     )
 
 
+def _surviving_targets(params: ConvTransposeParams) -> np.ndarray:
+    """1 where a position of the buffer ỹ (1, G, M, *extent) is kept by the crop to [p_b, p_b + o), else 0."""
+    groups, out_channels = params.groups, params.output_shape[1]
+    ones = np.ones((1, groups, out_channels // groups, *params.output_shape[2:]))
+    return pad(ones, _transpose_buffer_pads(params), first_axis=3)
+
+
 def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: ConvTransposeParams) -> np.ndarray:
     """y[n, g·M+m, p·s + q·d − p_b] += Σ_c w[g·C_g+c, m, q] · x[n, g·C_g+c, p], then + b[g·M+m]
 
@@ -255,11 +333,11 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, params: C
     check_arrays("conv_transpose", params, {"x": x, "w": w, "b": b})
     x, w, b = _float64(x), _float64(w), _float64_bias(b)
     W = _grouped_weight(w, params.groups)  # W[g, c, m, q] = w[g·C_g+c, m, q]
-    y_tilde = _scatter(
-        _split_groups(x, params.groups), W, params.kernel_size, params.stride, params.dilation,
-        _transpose_extent(params),
-    )  # (N, G, M, *extent)
-    y = fold(y_tilde, _transpose_buffer_pads(params), first_axis=3)  # crop to [p_b, p_b + o)
+    extent, buffer_pads = _transpose_extent(params), _transpose_buffer_pads(params)
+    y = _bilinear(  # scatter into ỹ (N, G, M, *extent), then crop to [p_b, p_b + o)
+        lambda a, W_: fold(_scatter(a, W_, params.kernel_size, params.stride, params.dilation, extent),
+                           buffer_pads, first_axis=3),
+        _split_groups(x, params.groups), W)
     return _add_bias(y.reshape(params.output_shape), b)
 
 
@@ -285,7 +363,103 @@ def conv_transpose_backward(
     groups = params.groups
     W = _grouped_weight(w, groups)  # W[g, c, m, q] = w[g·C_g+c, m, q]
     dy_tilde = pad(_split_groups(dy, groups), _transpose_buffer_pads(params), first_axis=3)  # (N, G, M, *extent)
-    dx = _gather(dy_tilde, W, params.kernel_size, params.stride, params.dilation, params.input_shape[2:])
-    dW = _correlate(dy_tilde, _split_groups(x, groups), params.kernel_size, params.stride, params.dilation)
+    targets = _surviving_targets(params)  # dỹ's zero extension is not a term (CONVT-GRAD-1)
+    dx = _bilinear(lambda a, W_: _gather(a, W_, params.kernel_size, params.stride, params.dilation,
+                                         params.input_shape[2:]), dy_tilde, W, a_terms=targets)
+    dW = _bilinear(lambda a, b: _correlate(a, b, params.kernel_size, params.stride, params.dilation),
+                   dy_tilde, _split_groups(x, groups), a_terms=targets)
     db = _bias_grad(dy, params.bias_shape is not None)
     return dx.reshape(params.input_shape), dW.reshape(params.weight_shape), db
+
+
+# --------------------------------------------------------------------------------------------
+# where a zero-extended formulation may give NaN (CONV-GRAD-1, CONVT-GRAD-1)
+
+
+def conv_backward_zero_extension_nan(
+    x: np.ndarray, w: np.ndarray, dy: np.ndarray, params: ConvParams
+) -> tuple[np.ndarray | None, np.ndarray | None, None]:
+    """Where conv_backward may be NaN in place of its strict value: (dx, dw, db) boolean masks,
+    None where no element can be.
+
+    A zero-extended formulation (dy zero-stuffed at the stride gaps and extended by zeros at both
+    ends) multiplies extra zeros with factors that no term pairs them with (CONV-GRAD-1):
+
+    * dw[g·M+m, c, q]: a non-finite x̃[n, g·C_g+c, t] that tap q reads from no window p
+      (t ≠ p·s + q·d: a stride gap, an unread tail, a padded copy beyond the last window);
+    * dx̃[n, g·C_g+c, j]: a non-finite w[g·M+m, c, q] for a tap that reaches j from no window
+      (j ≠ p·s + q·d), then folded onto x (PAD-MODE-1) like dx̃ itself.
+
+    dy's own elements are factors of a term of every dx and dw element they meet, and db has no
+    extra zeros.
+
+    >>> from convspec.spec import ConvParams
+    >>> x = np.array([[[1.0, 2.0, np.nan]]])                 # x[2] is read by no window (s = 2)
+    >>> params = ConvParams(input_shape=x.shape, weight_shape=(1, 1, 2), stride=2)
+    >>> conv_backward_zero_extension_nan(x, np.ones((1, 1, 2)), np.ones((1, 1, 1)), params)
+    (None, array([[[ True,  True]]]), None)
+    """
+    check_arrays("conv_backward", params, {"x": x, "w": w, "dy": dy})
+    x, w = _float64(x), _float64(w)
+    groups, pads, kernel, stride, dilation = params.groups, params.pads, params.kernel_size, params.stride, params.dilation
+    batch, out_size = params.input_shape[0], params.output_shape[2:]
+    dx_mask = dw_mask = None
+    if not np.isfinite(x).all():
+        x_bad = pad(_split_groups(_nonfinite(x), groups), pads, params.padding_mode, first_axis=3)  # (N, G, C_g, *S̃)
+        ones = np.ones((batch, groups, params.output_shape[1] // groups, *out_size))
+        read = _correlate(x_bad, ones, kernel, stride, dilation)  # (G, M, C_g, ΠK): non-finite x̃ tap q reads
+        total = x_bad.sum(axis=(0, *range(3, x_bad.ndim)))  # (G, C_g)
+        dw_mask = (total[:, None, :, None] > read).reshape(params.weight_shape)
+    if not np.isfinite(w).all():
+        W_bad = _grouped_weight(_nonfinite(w), groups)  # (G, M, C_g, ΠK)
+        ones = np.ones((1, groups, W_bad.shape[1], *out_size))
+        extent = _padded_size(params.input_shape[2:], pads)
+        reached = _scatter(ones, W_bad, kernel, stride, dilation, extent)  # (1, G, C_g, *S̃)
+        total = W_bad.sum(axis=(1, 3)).reshape(1, groups, -1, *(1,) * len(extent))
+        outside = (total > reached).astype(np.float64)
+        folded = fold(outside, pads, params.padding_mode, first_axis=3) > 0  # (1, G, C_g, *S)
+        dx_mask = np.broadcast_to(folded.reshape(1, *params.input_shape[1:]), params.input_shape)
+    return dx_mask, dw_mask, None
+
+
+def conv_transpose_backward_zero_extension_nan(
+    x: np.ndarray, w: np.ndarray, dy: np.ndarray, params: ConvTransposeParams
+) -> tuple[np.ndarray | None, np.ndarray | None, None]:
+    """Where conv_transpose_backward may be NaN in place of its strict value: (dx, dw, db)
+    boolean masks, None where no element can be.
+
+    A zero-extended formulation (dy extended by zeros to the uncropped buffer ỹ; for dw also x
+    zero-stuffed, dw being the weight gradient of a conv whose input is dy) multiplies extra
+    zeros with factors that no term pairs them with (CONVT-GRAD-1):
+
+    * dx[n, g·C_g+c, p]: a non-finite w[g·C_g+c, m, q] whose target p·s + q·d − p_b is cropped;
+    * dw[g·C_g+c, m, q]: a non-finite x[n, g·C_g+c, p] whose target through tap q is cropped, or a
+      non-finite dy[n, g·M+m, j] that tap q reaches from no input position (j ≠ p·s + q·d − p_b).
+
+    >>> from convspec.spec import ConvTransposeParams
+    >>> x = np.array([[[np.nan, 1.0]]])                  # o = 1: x[0]'s target through q = 0 is cropped
+    >>> params = ConvTransposeParams(input_shape=x.shape, weight_shape=(1, 1, 2), padding=1)
+    >>> conv_transpose_backward_zero_extension_nan(x, np.ones((1, 1, 2)), np.ones((1, 1, 1)), params)
+    (None, array([[[ True, False]]]), None)
+    """
+    check_arrays("conv_transpose_backward", params, {"x": x, "w": w, "dy": dy})
+    x, w, dy = _float64(x), _float64(w), _float64(dy)
+    groups, kernel, stride, dilation = params.groups, params.kernel_size, params.stride, params.dilation
+    size = params.input_shape[2:]
+    targets = _surviving_targets(params)  # (1, G, M, *extent)
+    dx_mask = dw_mask = None
+    if not np.isfinite(w).all():
+        W_bad = _grouped_weight(_nonfinite(w), groups)  # (G, C_g, M, ΠK)
+        kept = _gather(targets, W_bad, kernel, stride, dilation, size)  # (1, G, C_g, *n)
+        total = W_bad.sum(axis=(2, 3)).reshape(1, groups, -1, *(1,) * len(size))
+        dx_mask = np.broadcast_to((total > kept).reshape(1, *params.input_shape[1:]), params.input_shape)
+    if not (np.isfinite(x).all() and np.isfinite(dy).all()):
+        x_bad = _split_groups(_nonfinite(x), groups)  # (N, G, C_g, *n)
+        dy_bad = pad(_split_groups(_nonfinite(dy), groups), _transpose_buffer_pads(params), first_axis=3)
+        all_targets = np.broadcast_to(targets, (x.shape[0], *targets.shape[1:]))
+        kept_x = _correlate(all_targets, x_bad, kernel, stride, dilation)  # (G, C_g, M, ΠK)
+        read_dy = _correlate(dy_bad, np.ones(x_bad.shape), kernel, stride, dilation)
+        total_x = x_bad.sum(axis=(0, *range(3, x_bad.ndim)))[:, :, None, None]  # (G, C_g, 1, 1)
+        total_dy = dy_bad.sum(axis=(0, *range(3, dy_bad.ndim)))[:, None, :, None]  # (G, 1, M, 1)
+        dw_mask = ((total_x > kept_x) | (total_dy > read_dy)).reshape(params.weight_shape)
+    return dx_mask, dw_mask, None

@@ -30,13 +30,13 @@ CLAUSES: dict[str, str] = {
     "CONV-GROUPS-1": "groups is a positive int dividing C_in and C_out; w.shape[1] == C_in/groups.",
     "CONV-SHAPE-1": "o = floor((n + p_before + p_after - d*(k-1) - 1) / s) + 1, integer arithmetic.",
     "CONV-SHAPE-2": "the padded extent n + p_before + p_after must be >= the effective kernel d*(k-1) + 1.",
-    "CONV-GRAD-1": "conv_backward gives dx = conv_transpose(dy) restoring n, dw[o,c,q] = sum_n sum_p dy[n,o,p] x~[n, g(o)C_g+c, p*s+q*d], db = sum of dy over batch and space.",
+    "CONV-GRAD-1": "conv_backward gives dx = conv_transpose(dy) restoring n, dw[o,c,q] = sum_n sum_p dy[n,o,p] x~[n, g(o)C_g+c, p*s+q*d], db = sum of dy over batch and space; NaN from unread elements via zero-extended dy is implementation-defined.",
     # Transposed convolution
     "CONVT-DEF-1": "conv_transpose is the adjoint of conv (same s, d, pads, groups) with respect to its input, plus bias.",
     "CONVT-SHAPE-1": "o = (n-1)*s - p_before - p_after + d*(k-1) + output_padding + 1, and o >= 1.",
     "CONVT-PARAM-1": "0 <= output_padding < max(s, d) in every spatial dim.",
     "CONVT-PAD-1": "conv_transpose takes explicit pads or 'valid' only, with zero padding; 'same*' and other padding modes are refused.",
-    "CONVT-GRAD-1": "conv_transpose_backward gives dx = conv(dy) with w, dw by the adjoint of the weight contraction, db = sum of dy.",
+    "CONVT-GRAD-1": "conv_transpose_backward gives dx = conv(dy) with w, dw by the adjoint of the weight contraction, db = sum of dy; cropped targets are no terms, NaN from their zero extension is implementation-defined.",
     # Pooling
     "POOL-PARAM-1": "pool kernel_size, stride (default: kernel_size) and dilation are positive ints per dim.",
     "POOL-SHAPE-1": "floor mode: o = floor((n + p_before + p_after - d*(k-1) - 1) / s) + 1.",
@@ -51,12 +51,12 @@ CLAUSES: dict[str, str] = {
     "AVGPOOL-DEF-1": "y = (sum over taps inside the input) / divisor; divisor = divisor_override, else taps inside [-p_before, n + p_after) if count_include_pad, else taps inside [0, n).",
     "AVGPOOL-GRAD-1": "avg_pool_backward spreads each dy / divisor over the input elements of its window.",
     # Gradients and dtypes
-    "GRAD-SHAPE-1": "the output gradient dy has exactly the forward output's shape.",
+    "GRAD-SHAPE-1": "the output gradient dy has exactly the forward output's shape; dx, dw, db have the shapes of x, w, b.",
     "DTYPE-1": "x, w, b and dy share one floating dtype (float16, bfloat16, float32, float64); results have that dtype.",
     "DTYPE-2": "unit roundoff u: float16 2^-11, bfloat16 2^-8, tf32 2^-11, float32 2^-24, float64 2^-53.",
     # Error model
     "ERR-BOUND-1": "per element |out - ref| <= (alpha*K*u_acc + u_out) * mag + tiny, mag = op(|x|, |w|, |b|), alpha = 2.",
-    "ERR-SPECIAL-1": "a NaN reference requires NaN, an infinite reference the same infinity, a zero bound an exact match.",
+    "ERR-SPECIAL-1": "strict sums (0*inf is NaN for padding zeros and zero weights); a NaN reference requires NaN, an infinite one the same infinity (or NaN where a zero-extended gradient may be NaN), a zero bound an exact match.",
     "ERR-STAT-1": "on >= 1000 outputs the normalised errors have |mean| and variance within the TOSA limits.",
     "ERR-NONLOCAL-1": "non-local algorithms (FFT, Winograd) are bounded with max|x| in place of |x|.",
     "ERR-EXACT-1": "max_pool values and indices, and integer-valued data with exactly representable sums, must match exactly.",
