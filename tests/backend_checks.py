@@ -140,10 +140,11 @@ def _describe(label: str, comparison: Comparison) -> str:
     return text
 
 
-def assert_within_bound(label: str, out: Any, ref: np.ndarray, bound: Any) -> None:
+def assert_within_bound(label: str, out: Any, ref: np.ndarray, bound: Any, nan_ok: np.ndarray | None = None) -> None:
     """ERR-BOUND-1 per element, |out − ref| ≤ bound, and ERR-SPECIAL-1: a NaN reference needs NaN,
     an infinite one the same infinity, a finite one a non-NaN output (also where the bound is
-    infinite) and a bound that is a number.
+    infinite) and a bound that is a number. NaN is also accepted where ``nan_ok`` is true
+    (``reference.zero_extension_nan``: CONV-GRAD-1, CONVT-GRAD-1).
 
     The comparison is the engine's ``compare`` with the bound given; the two guards before it keep
     what ``compare`` lets through where the bound is infinite or NaN."""
@@ -151,14 +152,14 @@ def assert_within_bound(label: str, out: Any, ref: np.ndarray, bound: Any) -> No
     assert out.shape == ref.shape, f"{label}: shape {out.shape} != {ref.shape} (HYGIENE-2)"
     out64 = out.astype(np.float64)
     finite = np.isfinite(ref)
-    stray_nan = finite & np.isnan(out64)
+    stray_nan = finite & np.isnan(out64) & (True if nan_ok is None else ~nan_ok)
     if stray_nan.any():
         where = tuple(int(i) for i in np.argwhere(stray_nan)[0])
         pytest.fail(f"{label}: {int(stray_nan.sum())} of {ref.size} elements are NaN where the reference is finite "
                     f"(ERR-SPECIAL-1); first at {where}: ref={ref[where]!r}")
     bound = np.broadcast_to(np.asarray(bound, dtype=np.float64), ref.shape)
     assert not np.isnan(bound[finite]).any(), f"{label}: the bound is NaN where the reference is finite"
-    comparison = compare(label, out, ref, None, k=0, dtype="float64", bound=bound)
+    comparison = compare(label, out, ref, None, k=0, dtype="float64", bound=bound, nan_ok=nan_ok)
     if not comparison.passed:
         pytest.fail(_describe(label, comparison))
 
@@ -196,7 +197,7 @@ def check_op(backend: Any, op: str, params: Any, dtype: str | None = None, *, ar
     max pool y exact (ERR-EXACT-1) and its indices (``assert_indices``, ``exact_indices`` for
     backends that pick the reference's NaN too); every other output within ERR-BOUND-1 with mag and
     K from ``bound_model`` (default: the engine's) and the backend's declared accumulation and input
-    precision.
+    precision. NaN is accepted where ``reference.zero_extension_nan`` allows it.
     """
     if arrays is None:
         arrays = make_arrays(op, params, dtype or "float32", seed)
@@ -208,6 +209,7 @@ def check_op(backend: Any, op: str, params: Any, dtype: str | None = None, *, ar
         assert a is None or (a.dtype == copies[name].dtype and np.array_equal(a, copies[name], equal_nan=True)), (
             f"{op} modified its input {name}")
     ref = reference.evaluate(op, arrays, params)
+    nan_ok = reference.zero_extension_nan(op, arrays, params)
     mag, k = bound_model(backend, op, arrays, params)
     ctx = CheckContext(backend, backend.name, Invoker(backend), Settings())
     for name in info.outputs:
@@ -225,7 +227,7 @@ def check_op(backend: Any, op: str, params: Any, dtype: str | None = None, *, ar
             assert_exact(f"{backend.name} {op} {name} {dtype}", out, ref[name])
         else:
             assert_within_bound(f"{backend.name} {op} {name} {dtype} (K={k[name]})", out, ref[name],
-                                 ctx.bound(mag[name], k[name], dtype))
+                                 ctx.bound(mag[name], k[name], dtype), nan_ok[name])
     return got
 
 
@@ -241,7 +243,8 @@ def check_infinities_and_nan(backend: Any, op: str, params: Any, kwargs: dict[st
     """ERR-SPECIAL-1: float32 inputs with ±inf, NaN and 0 at 15% of the elements; NaN exactly where
     the reference has NaN, the same infinities; a NaN window's index may be any of its NaNs
     (MAXPOOL-NAN-1), every other index exact. Padding zeros are terms of the sums that read a
-    padded array: inf·0 gives NaN there."""
+    padded array: inf·0 gives NaN there. Where ``reference.zero_extension_nan`` marks a gradient
+    element, NaN is accepted in place of the strict value (CONV-GRAD-1, CONVT-GRAD-1)."""
     arrays = make_arrays(op, params, "float32", seed_of(op, kwargs, "special"))
     rng = np.random.default_rng(seed_of(op, kwargs))
     for name, a in arrays.items():
@@ -251,6 +254,7 @@ def check_infinities_and_nan(backend: Any, op: str, params: Any, kwargs: dict[st
     with np.errstate(invalid="ignore", over="ignore"):
         outs = run_op(backend, op, params, arrays)
         ref = reference.evaluate(op, arrays, params)
+        nan_ok = reference.zero_extension_nan(op, arrays, params)
     for name, expected in ref.items():
         if expected is None:
             continue
@@ -259,8 +263,12 @@ def check_infinities_and_nan(backend: Any, op: str, params: Any, kwargs: dict[st
             nan = np.isnan(ref["y"])
             np.testing.assert_array_equal(got[~nan], expected[~nan])
             continue
-        assert np.array_equal(np.isnan(got), np.isnan(expected)), f"{name}: NaN pattern differs"
-        infinite = np.isinf(expected)
+        # CONV-GRAD-1 / CONVT-GRAD-1: where a zero that is no term may meet a non-finite value,
+        # NaN and the strict value are both conformant; everywhere else NaN exactly as strict.
+        either = np.zeros(expected.shape, bool) if nan_ok.get(name) is None else nan_ok[name] & np.isnan(got)
+        strict = ~either
+        assert np.array_equal(np.isnan(got[strict]), np.isnan(expected[strict])), f"{name}: NaN pattern differs"
+        infinite = np.isinf(expected) & strict
         np.testing.assert_array_equal(got[infinite], expected[infinite], err_msg=f"{name}: infinities differ")
 
 
