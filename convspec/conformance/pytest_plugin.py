@@ -38,12 +38,12 @@ class ConformanceItem(pytest.Item):
 
     def runtest(self) -> None:
         from .report import describe_failure
-        from .results import NONCONFORMING
+        from .results import NONCONFORMING, NOT_APPLICABLE
 
         failures = [r for r in self.results if r.status in NONCONFORMING]
         if failures:
             raise ConformanceFailure("\n".join(describe_failure(r) for r in failures))
-        if all(r.status == "unsupported" for r in self.results):
+        if all(r.status in NOT_APPLICABLE for r in self.results):
             pytest.skip("unsupported: " + "; ".join(sorted({r.message for r in self.results}))[:500])
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
