@@ -526,6 +526,7 @@ class FunctionalBackend(_Adapter):
         default (ARGUMENT_DEFAULTS, PARAM-3: a pool's stride its kernel_size) left out."""
         view = copy.copy(self)
         view._omit_defaults = True
+        view._ops = {op: getattr(view, f"_{op}_functional") if op in self._own else fn for op, fn in self._ops.items()}
         return view
 
     # ---- inference ----------------------------------------------------------------------
@@ -638,6 +639,12 @@ class FunctionalBackend(_Adapter):
         output_padding = extra if "output_padding" in accepted else (0,) * params.rank
         full = to_numpy(self._call(fn, accepted, (x, w), padding=0,
                                    output_padding=_per_dim(output_padding), **arguments))
+        full_shape = params.output_shape[:2] + tuple(
+            (n - 1) * s + d * (k - 1) + 1 + extra for n, s, d, k, extra in zip(
+                params.input_shape[2:], params.stride, params.dilation, params.weight_shape[2:], output_padding))
+        if np.shape(full) != full_shape:  # CONVT-SHAPE-1 with zero pads: the crop below needs exactly this
+            raise NonConformingOutput("HYGIENE-2", f"{_function_name(fn)} returned shape {np.shape(full)} with "
+                                      f"padding=0, expected {full_shape} (CONVT-SHAPE-1)")
         window = tuple(slice(before, before + o) for (before, _), o in zip(params.pads, params.output_shape[2:]))
         y = full[(slice(None), slice(None)) + window]
         if y.shape == params.output_shape:

@@ -41,7 +41,7 @@ _LABELS = {"unsupported_raised": "unsupported (raised)", "timed_out": "timed out
 def status_label(status: str) -> str:
     """How reports write ``status``: ``"unsupported (raised)"`` for ``unsupported_raised``."""
     return _LABELS.get(status, status)
-FAMILIES = ("differential", "special", "property", "invalid", "hygiene", "oracle")
+FAMILIES = ("differential", "special", "property", "invalid", "hygiene", "defaults", "oracle")
 
 
 @dataclass

@@ -43,7 +43,7 @@ class Settings:
     ops: tuple[str, ...] = tuple(OPS)
     ranks: tuple[int, ...] = (1, 2, 3)
     dtypes: tuple[str, ...] | None = None
-    checks: tuple[str, ...] = ("differential", "special", "property", "invalid", "hygiene")
+    checks: tuple[str, ...] = ("differential", "special", "property", "invalid", "hygiene", "defaults")
     max_examples: int = 20
     seed: int = 0
     catalogue: bool = True
@@ -580,6 +580,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
     """All selected checks of one backend."""
     from . import strategies
     from .catalogue import INVALID, catalogue_cases
+    from .defaults import default_cases, run_defaults
     from .properties import PROPERTIES
 
     started = time.perf_counter()
@@ -632,6 +633,9 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
                     if case.op in PROPERTIES[name].ops:
                         for result in PROPERTIES[name].run(ctx, case):
                             record(result)
+            if "defaults" in checks:
+                for result in run_defaults(ctx, cases):
+                    record(result)
             return run
         if settings.catalogue:
             catalogue = [c for c in catalogue_cases(ops=ops, ranks=ranks, dtypes=dtypes)]
@@ -676,6 +680,10 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
             for entry in INVALID:
                 if entry.op in ops:
                     record(check_invalid(ctx, entry))
+        if "defaults" in checks:
+            say(f"{backend.name}: arguments left at their defaults")
+            for result in run_defaults(ctx, default_cases(ops, ranks, dtypes[0], settings.seed)):
+                record(result)
     finally:
         invoker.close()
         run.seconds = time.perf_counter() - started
@@ -718,7 +726,8 @@ def resolve_checks(checks: Iterable[str] | None, oracle: bool) -> tuple[str, ...
     from .properties import PROPERTIES
 
     if not checks:
-        selected = ["differential", "special", "property", "invalid", "hygiene"] + (["oracle"] if oracle else [])
+        selected = ["differential", "special", "property", "invalid", "hygiene", "defaults"] + (
+            ["oracle"] if oracle else [])
         return tuple(selected)
     known = set(FAMILIES) | set(PROPERTIES) | {"differential"}
     out = []
