@@ -576,7 +576,7 @@ def _html_summary(results: Results) -> str:
             if counts[status] or status in ("passed", "failed", "unsupported"):
                 color = ("var(--pass)" if status == "passed" else "var(--na)" if status in NOT_APPLICABLE
                          else "var(--fail)" if counts[status] else "var(--muted)")
-                parts.append(f'<span><b style="color:{color}">{counts[status]}</b> {_esc(status_label(status))}</span>')
+                parts.append(f'<span><b style="color:{color}">{counts[status]}</b> {_esc(status_label(status).replace("_", " "))}</span>')
         parts.append("</div>")
         profile = accuracy_profile(run)
         caps = run.capabilities or {}

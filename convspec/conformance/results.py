@@ -35,7 +35,7 @@ STATUSES = ("passed", "failed", "unsupported", "unsupported_raised", "errored", 
 NONCONFORMING = ("failed", "errored", "crashed", "timed_out")
 #: Statuses of checks that did not run: "n/a" in reports, skips in the pytest plugin.
 NOT_APPLICABLE = ("unsupported", "unsupported_raised")
-_LABELS = {"unsupported_raised": "unsupported (raised)", "timed_out": "timed out"}
+_LABELS = {"unsupported_raised": "unsupported (raised)"}
 
 
 def status_label(status: str) -> str:
