@@ -14,6 +14,7 @@ import resource
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,9 +107,15 @@ def invoke(backend: Backend, op: str, arrays: dict[str, Any], params: Params) ->
     return Call(outputs, mutated, seconds, missing)
 
 
+#: Frames of convspec's calling code, never where a backend's exception comes from.
+_CALLING_CODE = (str(Path(__file__)), str(Path(__file__).parents[1] / "backends" / "adapters.py"))
+
+
 def _describe(exc: BaseException) -> str:
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
+    """``Type: message (at file:line)``, the line being the backend's innermost Python frame (none
+    when the exception came straight out of compiled code, e.g. a torch builtin)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename not in _CALLING_CODE]
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
 
 
