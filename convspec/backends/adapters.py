@@ -611,6 +611,7 @@ class FunctionalBackend(_Adapter):
         'valid' and stride-1 'same' given as strings to a function that takes them (PAD-3, PAD-4)."""
         fn, accepted = self._kernels["conv"][params.rank]
         same = params.padding == "same_upper" and params.padding_mode == "zeros" and set(params.stride) == {1}
+        padding: str | int | tuple[int, ...]
         if (same or params.padding == "valid") and "padding" in accepted and self._takes_strings(fn):
             x_in, padding = x, "same" if same else "valid"
         elif params.padding_mode == "zeros" and _symmetric(params) and "padding" in accepted:
@@ -656,8 +657,9 @@ class FunctionalBackend(_Adapter):
         filled[(slice(None), slice(None)) + tuple(slice(0, size) for size in y.shape[2:])] = y
         return filled
 
-    def _max_pool_functional(self, x: Any, params: MaxPoolParams) -> tuple[np.ndarray, np.ndarray | None]:
-        """(y, indices); x is padded with −inf here when torch-style padding cannot express the pads."""
+    def _max_pool_functional(self, x: Any, params: MaxPoolParams) -> tuple[np.ndarray, np.ndarray | str | None]:
+        """(y, indices); x is padded with −inf here when torch-style padding cannot express the pads.
+        Indices are None when not asked for, or a str saying what the function raised when asked."""
         fn, accepted = self._kernels["max_pool"][params.rank]
         native = _symmetric(params) and _within_half_kernel(params) and (
             "padding" in accepted or not any(before for before, _ in params.pads)

@@ -5,11 +5,14 @@ the spec's op table (``convspec.spec.OPS``), called as ``method(*arrays, params)
 arrays in the order of ``OPS[op].inputs`` (an absent bias is ``None``) and the spec's parameter
 object, whose ``pads`` are always explicit. A method returns the op's outputs: one array-like for
 a single output, a tuple otherwise (``db`` is ``None`` without a bias; max_pool's ``indices`` may be
-``None`` when the backend declares the ``indices`` feature unsupported). Anything ``np.asarray``
-converts is accepted.
+``None`` when the backend declares ``max_pool:indices`` unsupported, or a str saying why it cannot
+return them for this call: its values are checked either way). Anything ``np.asarray`` converts is
+accepted.
 
 A backend raises for invalid configurations (any exception; ``InvalidParams`` preferred) and may
-raise :class:`~convspec.spec.Unsupported` for a valid one it declared unsupported.
+raise :class:`~convspec.spec.Unsupported` for a valid one it declared unsupported. Raising
+``NotImplementedError`` or ``Unsupported`` for a case it did not declare is reported *unsupported
+(raised)*, never as a failure.
 """
 
 from __future__ import annotations
@@ -165,7 +168,7 @@ class Backend(Protocol):
         conv_backward(x, w, dy, params) -> (dx, dw, db)  db None without bias
         conv_transpose(x, w, b, params) -> y
         conv_transpose_backward(x, w, dy, params) -> (dx, dw, db)
-        max_pool(x, params) -> (y, indices)              indices may be None
+        max_pool(x, params) -> (y, indices)              indices may be None or a str reason
         max_pool_backward(x, dy, params) -> dx
         avg_pool(x, params) -> y
         avg_pool_backward(x, dy, params) -> dx
