@@ -39,7 +39,7 @@ def default_cases(ops: Iterable[str], ranks: Iterable[int], dtype: str, seed: in
     size under any other stride, padding or dilation.
 
     >>> [c.descriptor for c in default_cases(["max_pool"], [1], "float32")]
-    ['max_pool x=2,3,7 k=2 s=2 p=0:0 d=1 dtype=float32 data=random seed=0']
+    ['max_pool x=2,3,7 k=2 p=0:0 d=1 dtype=float32 data=random seed=0']
     """
     shapes = {
         "conv": lambda m: dict(input_shape=(2, 3) + (7,) * m, weight_shape=(4, 3) + (3,) * m),
