@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="spatial ranks of generated cases (default 1 2 3)")
     check.add_argument("--dtypes", nargs="+", choices=["float16", "bfloat16", "float32", "float64"])
     check.add_argument("--checks", nargs="+", metavar="CHECK",
-                       help="families (differential special property invalid hygiene oracle) or property names")
+                       help="families (differential special property invalid hygiene defaults oracle) or property names")
     check.add_argument("--max-examples", type=_positive_int, default=20,
                        help="generated cases per op and check (default 20)")
     check.add_argument("--seed", type=int, default=0)

@@ -415,7 +415,7 @@ def test_function_backend_checks_its_arguments():
         FunctionBackend("x", conv=3)
     with pytest.raises(TypeError, match="non-empty str"):
         FunctionBackend("", conv=print)
-    with pytest.raises(ValueError, match="unknown ops"):  # Capabilities validates the feature names
+    with pytest.raises(ValueError, match="'no_such_feature' names unknown feature"):  # validated keys
         FunctionBackend("x", conv=print, unsupported={"no_such_feature": "?"})
 
 

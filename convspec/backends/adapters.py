@@ -18,11 +18,20 @@ that would silently ignore, say, ``dilation`` never returns a wrong answer. Resu
 to NumPy (``np.asarray``; torch tensors through ``.detach().cpu().numpy()``) and otherwise left as
 the wrapped code returned them — their dtype included: DTYPE-1 is checked by the harness, not
 patched here.
+
+What the wrapped code raises reaches the harness unchanged (``NotImplementedError`` is reported as
+*unsupported (raised)*). Where the adapter's own conversion of what it returned fails — an index
+outside the plane it was given, an output of a shape that cannot be cropped — the adapter raises
+:class:`~convspec.spec.NonConformingOutput` with the clause those outputs break: the backend's
+non-conformance, never an error inside convspec.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
+import math
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,6 +45,7 @@ from ..spec import (
     ConvParams,
     ConvTransposeParams,
     MaxPoolParams,
+    NonConformingOutput,
     Params,
     Unsupported,
     check_arrays,
@@ -90,11 +100,36 @@ _FEATURE_OF_PARAMETER = {
 #: Spec padding mode (PAD-MODE-1) -> the ``np.pad`` mode that defines it.
 _NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
+#: PARAM-3: the value a torch-style argument takes when it is left out; a pool's stride defaults to
+#: its kernel_size. count_include_pad has none in the spec (AVGPOOL-PARAM-1): it is always passed.
+ARGUMENT_DEFAULTS: dict[str, Any] = {
+    "bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1, "output_padding": 0,
+    "ceil_mode": False, "divisor_override": None, "return_indices": False,
+}
+
+
+class _Raised(Exception):
+    """Carries what the wrapped code raised through the adapter's own code, so the two are told
+    apart: the first reaches the harness unchanged, the second is a NonConformingOutput."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _guarded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, its exception carried as :class:`_Raised`."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - re-raised unchanged by _Adapter._run
+        raise _Raised(exc) from exc
+
 
 def to_numpy(result: Any) -> Any:
-    """``result`` as NumPy: a tensor through ``.detach().cpu().numpy()``, tuples element-wise, None kept."""
-    if result is None:
-        return None
+    """``result`` as NumPy: a tensor through ``.detach().cpu().numpy()``, tuples element-wise, None
+    and str (a reason in place of max_pool's indices) kept."""
+    if result is None or isinstance(result, str):
+        return result
     if isinstance(result, tuple):
         return tuple(to_numpy(item) for item in result)
     if hasattr(result, "detach") and hasattr(result, "numpy"):
@@ -107,11 +142,13 @@ def to_numpy(result: Any) -> Any:
 
 class _Adapter:
     """One method per op of the op table, each checked against ``capabilities`` and dispatched
-    to ``self._ops[op]`` (a callable with the backend calling convention)."""
+    to ``self._ops[op]`` (a callable with the backend calling convention; those of ``_own`` are the
+    adapter's methods, which call the wrapped code through :func:`_guarded` themselves)."""
 
     name: str
     capabilities: Capabilities
     _ops: dict[str, Callable[..., Any]]
+    _own: frozenset[str] = frozenset()
     _validate: bool = False
 
     def _run(self, op: str, *arguments: Any) -> Any:
@@ -125,7 +162,18 @@ class _Adapter:
         reason = self.capabilities.unsupported_reason(op, params, dtype)
         if reason is not None:
             raise Unsupported(f"backend {self.name!r}: {reason}")
-        return to_numpy(self._ops[op](*arrays, params))
+        fn = self._ops[op]
+        try:
+            result = fn(*arrays, params) if op in self._own else _guarded(fn, *arrays, params)
+            return to_numpy(result)
+        except _Raised as raised:
+            raise raised.original from None
+        except (NonConformingOutput, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the adapter's own code failed on what it was given
+            raise NonConformingOutput(
+                "HYGIENE-2", f"{self.name}: {op} returned outputs the adapter cannot convert to the op table's "
+                f"({type(exc).__name__}: {exc})") from exc
 
     def conv(self, x: Any, w: Any, b: Any, params: ConvParams) -> Any:
         return self._run("conv", x, w, b, params)
@@ -174,6 +222,11 @@ class FunctionBackend(_Adapter):
     avg_pool, avg_pool_backward : callables with the backend calling convention of the op
         (``conv(x, w, b, params) -> y``, ``max_pool(x, params) -> (y, indices)``...), usually a
         lambda that maps the spec's parameter object onto the wrapped function's own arguments.
+        A max_pool that cannot return indices declares ``unsupported={"max_pool:indices": why}``
+        and returns ``y`` alone (or ``(y, None)``): its values are checked, its indices reported
+        as not compared (MAXPOOL-INDEX-1). A callable that raises ``NotImplementedError`` (or
+        :class:`~convspec.spec.Unsupported`) is reported *unsupported (raised)* for that case,
+        with its message, never as a failure.
     validate : True (default): arrays and parameters are checked with the spec's
         ``check_arrays`` before a callable runs, so invalid configurations raise InvalidParams
         (the conformance "invalid" family then passes on the adapter's behalf). False: the
@@ -222,6 +275,7 @@ class FunctionBackend(_Adapter):
         if "ops" in capability_fields:
             raise TypeError("ops= is not accepted: the ops are those given as callables (conv=..., max_pool=...)")
         self._ops = {op: fn for op, fn in given.items() if fn is not None}
+        self._own = frozenset()
         if not self._ops:
             raise TypeError(f"give at least one op as a callable: {', '.join(OPS)}")
         self.name = name
@@ -246,6 +300,34 @@ def _parameters(fn: Callable[..., Any], op: str, rank: int) -> frozenset[str]:
             names.discard("divisor_override")
         return frozenset(names)
     return frozenset(signature.parameters)
+
+
+def _takes_padding_strings(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn``'s ``padding`` takes 'same' and 'valid' as torch's conv does: its annotation
+    names ``str`` or its default is a str; True where only torch's documented signature is known."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # C builtins: torch's documented signature
+        return True
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    if any(p.kind in variadic for p in signature.parameters.values()):
+        return True
+    padding = signature.parameters.get("padding")
+    if padding is None:
+        return False
+    annotation = padding.annotation
+    named = annotation is str or (annotation is not inspect.Parameter.empty
+                                  and re.search(r"\bstr\b", str(annotation)) is not None)
+    return named or isinstance(padding.default, str)
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    """``value`` equals ``default`` as torch-style per-dim arguments: 2 == (2, 2), (1, 2) == (1, 2)."""
+    if value is None or default is None or isinstance(value, str) or isinstance(default, str):
+        return value is default or (isinstance(value, str) and value == default)
+    values = value if isinstance(value, tuple) else (value,)
+    defaults = default if isinstance(default, tuple) else (default,)
+    return set(values) == set(defaults) if 1 in (len(values), len(defaults)) else values == defaults
 
 
 def _native_converter(functions: Any) -> Callable[[np.ndarray], Any] | None:
@@ -295,6 +377,33 @@ def _first_taps_inside(params: MaxPoolParams) -> np.ndarray:
     return np.ravel_multi_index(tuple(grid), params.input_shape[2:]).astype(np.int64)
 
 
+def _function_name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__name__", None) or repr(fn))
+
+
+def _unpadded_indices(indices: np.ndarray, padded_shape: tuple[int, ...], params: MaxPoolParams,
+                      fn: Callable[..., Any]) -> np.ndarray:
+    """Indices into the −inf pre-padded plane mapped to the unpadded one (MAXPOOL-INDEX-1), in the
+    dtype the function returned (MAXPOOL-INDEX-2 is the harness's to check). A window that only −inf
+    padding won gets its first tap inside the input (padding never wins, MAXPOOL-DEF-1)."""
+    size = math.prod(padded_shape)
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise NonConformingOutput("HYGIENE-2", f"{_function_name(fn)} returned indices of dtype {indices.dtype}")
+    outside = (indices < 0) | (indices >= size)
+    if outside.any():
+        where = tuple(int(i) for i in np.unravel_index(int(np.argmax(outside)), outside.shape))
+        raise NonConformingOutput(
+            "MAXPOOL-INDEX-1", f"{_function_name(fn)} returned index {int(indices[where])} at {where}, outside the "
+            f"{'×'.join(map(str, padded_shape))} plane it was given ({int(outside.sum())} such indices)")
+    coordinates = np.unravel_index(indices.astype(np.int64), padded_shape)
+    spatial = params.input_shape[2:]
+    unpadded = tuple(c - before for c, (before, _) in zip(coordinates, params.pads))
+    inside = np.logical_and.reduce([(u >= 0) & (u < n) for u, n in zip(unpadded, spatial)])
+    clipped = tuple(np.clip(u, 0, n - 1) for u, n in zip(unpadded, spatial))
+    mapped = np.ravel_multi_index(clipped, spatial)
+    return np.where(inside, mapped, _first_taps_inside(params)).astype(indices.dtype)
+
+
 class FunctionalBackend(_Adapter):
     """A backend from an object whose functions look like torch.nn.functional's.
 
@@ -314,7 +423,10 @@ class FunctionalBackend(_Adapter):
 
       - conv with asymmetric pads, pads without a ``padding`` parameter, or a padding mode other
         than zeros: pads x itself (``np.pad``, the mode's definition in PAD-MODE-1), then calls with
-        ``padding=0``;
+        ``padding=0`` — except that 'valid', and 'same' (= 'same_upper', PAD-4) at stride 1 with
+        zero padding, go to the function as the strings ``padding='valid'`` / ``padding='same'``
+        when it takes them (as torch's conv does, whose 'same' is stride 1 only and puts the odd
+        pad after), so its own 'same' code runs;
       - conv_transpose with asymmetric pads: calls with ``padding=0`` and crops p_b before and p_a
         after (CONVT-DEF-1: the pads only crop the full output); output_padding beyond what the
         crop leaves is passed on or, without that parameter, filled with the bias (no tap lands
@@ -329,6 +441,11 @@ class FunctionalBackend(_Adapter):
       avg_pool keeps torch's limits: zero pre-padding changes the divisor when count_include_pad
       is False, so asymmetric pads and pads over half the kernel stay unsupported.
 
+    A max_pool function asked for ``return_indices=True`` that raises ``NotImplementedError`` (or
+    :class:`~convspec.spec.Unsupported`) is called again without: its values are checked, and its
+    indices reported as not compared, with what it raised. :meth:`with_defaults_omitted` gives the
+    same backend calling the functions with every argument at its default (PARAM-3) left out, for
+    the ``defaults`` check.
     Parameters
     ----------
     functions : module or object with the functions (torch.nn.functional, a NumPy port, a namespace).
@@ -336,8 +453,12 @@ class FunctionalBackend(_Adapter):
     to_native : converts each NumPy input before the call (e.g. ``torch.from_numpy``); by default
         ``torch.from_numpy`` for objects of the torch package, so ``torch.nn.functional`` itself
         needs no glue, and the identity otherwise.
+    padding_strings : whether the conv functions take ``padding='same'`` / ``'valid'``; by default
+        inferred per function: its ``padding`` annotation names ``str`` or defaults to a str, or
+        only torch's documented signature is known (torch.nn.functional itself, ``*args`` wrappers).
     **capability_fields : override inferred :class:`Capabilities` fields (``dtypes``,
-        ``accumulation``...); ``unsupported`` entries are added to the inferred ones.
+        ``accumulation``...); ``unsupported`` entries are added to the inferred ones; declare
+        ``"max_pool:indices"`` and return_indices is never asked for.
 
     Examples
     --------
@@ -358,12 +479,15 @@ class FunctionalBackend(_Adapter):
         *,
         to_native: Callable[[np.ndarray], Any] | None = None,
         validate: bool = True,
+        padding_strings: bool | None = None,
         **capability_fields: Any,
     ) -> None:
         # The adapter translates the spec's parameter object into keyword arguments; an invalid
         # configuration cannot travel faithfully through that translation, so by default the spec
         # refuses it first (validate=False hands the translated call to the functions regardless).
         self._validate = validate
+        self._omit_defaults = False
+        self._padding_strings = padding_strings
         self.functions = functions
         self.name = name or f"functional:{getattr(functions, '__name__', type(functions).__name__)}"
         self._to_native = to_native or _native_converter(functions) or (lambda array: array)
@@ -387,12 +511,26 @@ class FunctionalBackend(_Adapter):
         self._check_required()
         self._ops = dict(direct)
         self._ops.update({op: getattr(self, f"_{op}_functional") for op in self._kernels})
+        self._own = frozenset(self._kernels)
         unsupported = self._infer_unsupported()
         unsupported.update(capability_fields.pop("unsupported", {}))
         self.capabilities = Capabilities(
             ops=frozenset(self._ops), ranks=frozenset(ranks) if self._kernels else None,
             unsupported=unsupported, **capability_fields,
         )
+
+    @property
+    def ops_with_defaults(self) -> frozenset[str]:
+        """The ops called through torch-style functions, whose arguments have defaults (PARAM-3)."""
+        return frozenset(self._kernels)
+
+    def with_defaults_omitted(self) -> FunctionalBackend:
+        """This backend, calling its torch-style functions with every argument that equals its
+        default (ARGUMENT_DEFAULTS, PARAM-3: a pool's stride its kernel_size) left out."""
+        view = copy.copy(self)
+        view._omit_defaults = True
+        view._ops = {op: getattr(view, f"_{op}_functional") if op in self._own else fn for op, fn in self._ops.items()}
+        return view
 
     # ---- inference ----------------------------------------------------------------------
 
@@ -455,17 +593,31 @@ class FunctionalBackend(_Adapter):
     def _call(self, fn: Callable[..., Any], accepted: frozenset[str], arrays: tuple[Any, ...],
               **arguments: Any) -> Any:
         """``fn(*arrays, **arguments)`` with the arguments it takes; the others are at their defaults
-        (the capability check before the call guarantees it). Arrays go through ``to_native``."""
+        (the capability check before the call guarantees it), and with ``with_defaults_omitted``
+        so are those equal to their default (PARAM-3). Arrays go through ``to_native``; what ``fn``
+        raises is carried as :class:`_Raised`."""
         natives = tuple(self._to_native(np.asarray(a)) for a in arrays)
         keywords = {key: value for key, value in arguments.items() if key in accepted}
+        if self._omit_defaults:
+            defaults = dict(ARGUMENT_DEFAULTS, stride=arguments.get("kernel_size", 1))
+            keywords = {key: value for key, value in keywords.items()
+                        if key not in defaults or not _same_value(value, defaults[key])}
         if "bias" in keywords and keywords["bias"] is not None:
             keywords["bias"] = self._to_native(np.asarray(keywords["bias"]))
-        return fn(*natives, **keywords)
+        return _guarded(fn, *natives, **keywords)
+
+    def _takes_strings(self, fn: Callable[..., Any]) -> bool:
+        return _takes_padding_strings(fn) if self._padding_strings is None else self._padding_strings
 
     def _conv_functional(self, x: Any, w: Any, b: Any, params: ConvParams) -> np.ndarray:
-        """y = conv(x̃, w) + b: x is padded here unless the function can pad it itself (PAD-MODE-1)."""
+        """y = conv(x̃, w) + b: x is padded here unless the function can pad it itself (PAD-MODE-1),
+        'valid' and stride-1 'same' given as strings to a function that takes them (PAD-3, PAD-4)."""
         fn, accepted = self._kernels["conv"][params.rank]
-        if params.padding_mode == "zeros" and _symmetric(params) and "padding" in accepted:
+        same = params.padding == "same_upper" and params.padding_mode == "zeros" and set(params.stride) == {1}
+        padding: str | int | tuple[int, ...]
+        if (same or params.padding == "valid") and "padding" in accepted and self._takes_strings(fn):
+            x_in, padding = x, "same" if same else "valid"
+        elif params.padding_mode == "zeros" and _symmetric(params) and "padding" in accepted:
             x_in, padding = x, _per_dim(before for before, _ in params.pads)
         else:
             x_in, padding = _pad(np.asarray(x), params.pads, params.padding_mode), 0
@@ -491,6 +643,12 @@ class FunctionalBackend(_Adapter):
         output_padding = extra if "output_padding" in accepted else (0,) * params.rank
         full = to_numpy(self._call(fn, accepted, (x, w), padding=0,
                                    output_padding=_per_dim(output_padding), **arguments))
+        full_shape = params.output_shape[:2] + tuple(
+            (n - 1) * s + d * (k - 1) + 1 + extra for n, s, d, k, extra in zip(
+                params.input_shape[2:], params.stride, params.dilation, params.weight_shape[2:], output_padding))
+        if np.shape(full) != full_shape:  # CONVT-SHAPE-1 with zero pads: the crop below needs exactly this
+            raise NonConformingOutput("HYGIENE-2", f"{_function_name(fn)} returned shape {np.shape(full)} with "
+                                      f"padding=0, expected {full_shape} (CONVT-SHAPE-1)")
         window = tuple(slice(before, before + o) for (before, _), o in zip(params.pads, params.output_shape[2:]))
         y = full[(slice(None), slice(None)) + window]
         if y.shape == params.output_shape:
@@ -502,37 +660,38 @@ class FunctionalBackend(_Adapter):
         filled[(slice(None), slice(None)) + tuple(slice(0, size) for size in y.shape[2:])] = y
         return filled
 
-    def _max_pool_functional(self, x: Any, params: MaxPoolParams) -> tuple[np.ndarray, np.ndarray | None]:
-        """(y, indices); x is padded with −inf here when torch-style padding cannot express the pads."""
+    def _max_pool_functional(self, x: Any, params: MaxPoolParams) -> tuple[np.ndarray, np.ndarray | str | None]:
+        """(y, indices); x is padded with −inf here when torch-style padding cannot express the pads.
+        Indices are None when not asked for, or a str saying what the function raised when asked."""
         fn, accepted = self._kernels["max_pool"][params.rank]
         native = _symmetric(params) and _within_half_kernel(params) and (
             "padding" in accepted or not any(before for before, _ in params.pads)
         )
         x = np.asarray(x)
         x_in = x if native else _pad(x, params.pads, "zeros", value=-np.inf)
-        padding = _per_dim(before for before, _ in params.pads) if native else 0
-        returns_indices = "return_indices" in accepted
-        result = self._call(
-            fn, accepted, (x_in,), kernel_size=_per_dim(params.kernel_size),
-            stride=_per_dim(params.stride), padding=padding, dilation=_per_dim(params.dilation),
-            ceil_mode=params.ceil_mode, return_indices=True,
-        )
-        y, indices = to_numpy(result) if returns_indices else (to_numpy(result), None)
+        arguments: dict[str, Any] = dict(
+            kernel_size=_per_dim(params.kernel_size), stride=_per_dim(params.stride),
+            padding=_per_dim(before for before, _ in params.pads) if native else 0,
+            dilation=_per_dim(params.dilation), ceil_mode=params.ceil_mode)
+        asks = "return_indices" in accepted and self.capabilities.declared_unsupported("max_pool", "indices") is None
+        refusal: str | None = None
+        try:
+            result = self._call(fn, accepted, (x_in,), return_indices=asks, **arguments)
+        except _Raised as raised:
+            if not (asks and isinstance(raised.original, (NotImplementedError, Unsupported))):
+                raise
+            refusal = f"{_function_name(fn)}(return_indices=True) raised {type(raised.original).__name__}: {raised.original}"
+            asks, result = False, self._call(fn, accepted, (x_in,), return_indices=False, **arguments)
+        y, indices = to_numpy(result) if asks else (to_numpy(result), refusal)
         if native:
             return y, indices
         # Zero padding lets torch's ceil-mode rule keep a window starting in the right padding
         # that POOL-CEIL-1 drops: crop to the spec's output size.
         crop = (slice(None), slice(None)) + tuple(slice(0, o) for o in params.output_shape[2:])
         y = y[crop]
-        if indices is None:
-            return y, None
-        padded_shape = x_in.shape[2:]
-        coordinates = np.unravel_index(np.asarray(indices)[crop].astype(np.int64), padded_shape)
-        unpadded = tuple(c - before for c, (before, _) in zip(coordinates, params.pads))
-        inside = np.logical_and.reduce([(u >= 0) & (u < n) for u, n in zip(unpadded, x.shape[2:])])
-        clipped = tuple(np.clip(u, 0, n - 1) for u, n in zip(unpadded, x.shape[2:]))
-        mapped = np.ravel_multi_index(clipped, x.shape[2:]).astype(np.int64)
-        return y, np.where(inside, mapped, _first_taps_inside(params))
+        if indices is None or isinstance(indices, str):
+            return y, indices
+        return y, _unpadded_indices(np.asarray(indices)[crop], x_in.shape[2:], params, fn)
 
     def _avg_pool_functional(self, x: Any, params: AvgPoolParams) -> np.ndarray:
         """y = Σ x / divisor by the torch-style function; rank 1 with divisor_override via 2-D."""

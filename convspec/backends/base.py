@@ -5,11 +5,14 @@ the spec's op table (``convspec.spec.OPS``), called as ``method(*arrays, params)
 arrays in the order of ``OPS[op].inputs`` (an absent bias is ``None``) and the spec's parameter
 object, whose ``pads`` are always explicit. A method returns the op's outputs: one array-like for
 a single output, a tuple otherwise (``db`` is ``None`` without a bias; max_pool's ``indices`` may be
-``None`` when the backend declares the ``indices`` feature unsupported). Anything ``np.asarray``
-converts is accepted.
+``None`` when the backend declares ``max_pool:indices`` unsupported, or a str saying why it cannot
+return them for this call: its values are checked either way). Anything ``np.asarray`` converts is
+accepted.
 
 A backend raises for invalid configurations (any exception; ``InvalidParams`` preferred) and may
-raise :class:`~convspec.spec.Unsupported` for a valid one it declared unsupported.
+raise :class:`~convspec.spec.Unsupported` for a valid one it declared unsupported. Raising
+``NotImplementedError`` or ``Unsupported`` for a case it did not declare is reported *unsupported
+(raised)*, never as a failure.
 """
 
 from __future__ import annotations
@@ -39,8 +42,11 @@ class Capabilities:
     ranks : spatial ranks it runs; ``None`` means any rank m ≥ 1.
     dtypes : spec dtype names it accepts.
     unsupported : feature (``convspec.spec.features.FEATURES``) -> why it cannot run it; a key
-        ``"op:feature"`` (forward op name, e.g. ``"avg_pool:dilation"``) limits it to one op and its
-        gradient. A case using such a feature is reported *unsupported* with this reason.
+        ``"op:feature"`` limits it to one op: a forward op and its gradient
+        (``"avg_pool:dilation"``), or a gradient op alone (``"conv_backward:padding_mode.reflect"``,
+        for a feature supported forward only). A case using such a feature is reported
+        *unsupported* with this reason. ``"max_pool:indices"`` declares a max_pool that returns no
+        indices: its values are still checked, its indices reported as not compared.
     accumulation : dtype name it accumulates in, for every input dtype; or a mapping input dtype ->
         accumulation dtype, the dtypes not in it accumulating in themselves (``{"float16":
         "float32", "bfloat16": "float32"}`` for a backend that widens half types); ``None`` means
@@ -72,19 +78,18 @@ class Capabilities:
                              "input dtype names to dtype names, or None")
         if isinstance(accumulation, Mapping) and not accumulation:
             object.__setattr__(self, "accumulation", None)  # no entry: every dtype in itself
+        bad_keys = [problem for problem in map(_unsupported_key_problem, self.unsupported) if problem]
+        if bad_keys:
+            raise ValueError(f"Capabilities unsupported {'; '.join(bad_keys)}; keys are 'feature' or "
+                             f"'op:feature', ops {sorted(OPS)}, features {sorted(FEATURES)}")
         unknown_ops = set(self.ops) - set(OPS)
-        unknown_features = {
-            key for key in self.unsupported
-            if key.rpartition(":")[2] not in FEATURES or key.rpartition(":")[0] not in ("", *OPS)
-        }
         accumulation_names = (set(self._accumulation_map()) | set(self._accumulation_map().values())
                               | ({self.accumulation} if isinstance(self.accumulation, str) else set()))
         unknown_dtypes = (set(self.dtypes) | accumulation_names) - set(DTYPE_NAMES)
-        if unknown_ops or unknown_features or unknown_dtypes:
+        if unknown_ops or unknown_dtypes:
             raise ValueError(
-                f"Capabilities names unknown ops {sorted(unknown_ops, key=repr)}, features "
-                f"{sorted(unknown_features, key=repr)} or dtypes {sorted(unknown_dtypes, key=repr)}; "
-                f"known: ops {sorted(OPS)}, features {sorted(FEATURES)}, dtypes {list(DTYPE_NAMES)}"
+                f"Capabilities names unknown ops {sorted(unknown_ops, key=repr)} or dtypes "
+                f"{sorted(unknown_dtypes, key=repr)}; known: ops {sorted(OPS)}, dtypes {list(DTYPE_NAMES)}"
             )
         object.__setattr__(self, "ops", frozenset(self.ops))
         object.__setattr__(self, "dtypes", frozenset(self.dtypes))
@@ -116,12 +121,41 @@ class Capabilities:
             return f"spatial rank {params.rank} not supported (ranks {sorted(self.ranks)})"
         if dtype not in self.dtypes:
             return f"dtype {dtype} not supported (dtypes {sorted(self.dtypes)})"
-        forward = OPS[op].forward or op
         for feature in sorted(features_of(op, params)):
-            for key in (feature, f"{forward}:{feature}"):
-                if key in self.unsupported:
-                    return f"{key}: {self.unsupported[key]}"
+            reason = self.declared_unsupported(op, feature)
+            if reason is not None:
+                return reason
         return None
+
+    def declared_unsupported(self, op: str, feature: str) -> str | None:
+        """``"key: reason"`` when ``feature`` is declared unsupported for ``op``, else None.
+
+        The keys that apply: ``feature``, ``"<forward op>:feature"`` (the op and its gradient) and
+        ``"<op>:feature"`` (a gradient op alone).
+
+        >>> caps = Capabilities(unsupported={"conv_backward:padding_mode.reflect": "forward only"})
+        >>> caps.declared_unsupported("conv", "padding_mode.reflect") is None
+        True
+        >>> caps.declared_unsupported("conv_backward", "padding_mode.reflect")
+        'conv_backward:padding_mode.reflect: forward only'
+        """
+        forward = OPS[op].forward or op
+        for key in dict.fromkeys((feature, f"{forward}:{feature}", f"{op}:{feature}")):
+            if key in self.unsupported:
+                return f"{key}: {self.unsupported[key]}"
+        return None
+
+
+def _unsupported_key_problem(key: object) -> str:
+    """What is wrong with a key of ``Capabilities.unsupported`` ('' when nothing)."""
+    if not isinstance(key, str):
+        return f"key {key!r} is not a str"
+    op, _, feature = key.rpartition(":")
+    if op and op not in OPS:
+        return f"key {key!r} names unknown op {op!r}"
+    if feature not in FEATURES:
+        return f"key {key!r} names unknown feature {feature!r}"
+    return ""
 
 
 @runtime_checkable
@@ -134,7 +168,7 @@ class Backend(Protocol):
         conv_backward(x, w, dy, params) -> (dx, dw, db)  db None without bias
         conv_transpose(x, w, b, params) -> y
         conv_transpose_backward(x, w, dy, params) -> (dx, dw, db)
-        max_pool(x, params) -> (y, indices)              indices may be None
+        max_pool(x, params) -> (y, indices)              indices may be None or a str reason
         max_pool_backward(x, dy, params) -> dx
         avg_pool(x, params) -> y
         avg_pool_backward(x, dy, params) -> dx

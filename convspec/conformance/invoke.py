@@ -1,7 +1,10 @@
 """Calling a backend: argument order, output normalisation, layout, hygiene, and isolation.
 
 Everything that touches the implementation under test goes through :class:`Invoker`, so a crash,
-a hang or an exception inside a backend becomes a status of one case, never a harness crash.
+a hang or an exception inside a backend becomes a status of one case, never a harness crash:
+``NotImplementedError`` and :class:`~convspec.spec.Unsupported` (a missing feature) become
+*unsupported (raised)*, :class:`~convspec.spec.NonConformingOutput` (an adapter found the outputs
+break a clause) *failed* with that clause, anything else *errored*.
 """
 
 from __future__ import annotations
@@ -10,46 +13,45 @@ import multiprocessing
 import resource
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..backends import Backend
 from ..backends.base import is_adapter_refusal
-from ..spec import OPS, Params
+from ..spec import OPS, NonConformingOutput, Params, Unsupported
 
 
 class BackendFailure(Exception):
-    """The backend did not return outputs; ``status`` is errored, crashed or timed_out.
+    """The backend did not return outputs; ``status`` is unsupported_raised, failed (with the
+    ``clause`` its outputs broke), errored, crashed or timed_out.
 
     ``by_adapter`` is True when convspec's own adapter code refused the call before the
     implementation ran (see :func:`convspec.backends.base.refused_by_adapter`).
     """
 
-    def __init__(self, status: str, message: str, type_name: str = "", by_adapter: bool = False) -> None:
+    def __init__(self, status: str, message: str, type_name: str = "", clause: str = "",
+                 by_adapter: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.type_name = type_name
+        self.clause = clause
         self.by_adapter = by_adapter
-
-
-def _raised(exc: BaseException) -> BackendFailure:
-    """The failure an exception of the backend stands for: a TimeoutError (what the command
-    backend raises past its timeout) is timed_out, anything else errored."""
-    status = "timed_out" if isinstance(exc, TimeoutError) else "errored"
-    return BackendFailure(status, _describe(exc), type(exc).__name__, by_adapter=is_adapter_refusal(exc))
 
 
 @dataclass
 class Call:
     """What one call returned: outputs by name (None where absent), the inputs it modified,
-    and the seconds spent inside the backend."""
+    the seconds spent inside the backend, and why an output is missing where the backend said
+    so (a str in place of max_pool's indices: "max_pool2d raised NotImplementedError: ...")."""
 
     outputs: dict[str, np.ndarray | None]
     mutated: list[str]
     seconds: float
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 def _to_numpy(value: Any) -> np.ndarray | None:
@@ -100,18 +102,40 @@ def invoke(backend: Backend, op: str, arrays: dict[str, Any], params: Params) ->
                if a is not None and b is not None and a.tobytes() != b.tobytes()]
     values = raw if isinstance(raw, (tuple, list)) else (raw,)
     outputs: dict[str, np.ndarray | None] = {}
+    missing: dict[str, str] = {}
     for index, name in enumerate(info.outputs):
-        value = _to_numpy(values[index]) if index < len(values) else None
+        value = values[index] if index < len(values) else None
+        if isinstance(value, str) and name == "indices":  # the backend's reason for returning none
+            missing[name], value = value, None
+        value = _to_numpy(value)
         if value is not None and channels_last and name in ("y", "dx") and value.ndim >= 3:
             value = _to_channels_first(value)
         outputs[name] = value
-    return Call(outputs, mutated, seconds)
+    return Call(outputs, mutated, seconds, missing)
+
+
+#: Frames of convspec's calling code, never where a backend's exception comes from.
+_CALLING_CODE = (str(Path(__file__)), str(Path(__file__).parents[1] / "backends" / "adapters.py"))
 
 
 def _describe(exc: BaseException) -> str:
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
+    """``Type: message (at file:line)``, the line being the backend's innermost Python frame (none
+    when the exception came straight out of compiled code, e.g. a torch builtin)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename not in _CALLING_CODE]
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def failure_of(exc: BaseException) -> BackendFailure:
+    """The status of a call that raised ``exc`` (see the module docstring)."""
+    name = type(exc).__name__
+    if isinstance(exc, NonConformingOutput):
+        return BackendFailure("failed", exc.message, name, exc.clause)
+    if isinstance(exc, (NotImplementedError, Unsupported)):
+        return BackendFailure("unsupported_raised", f"raised {_describe(exc)}", name)
+    if isinstance(exc, TimeoutError):  # what the command backend raises past its timeout
+        return BackendFailure("timed_out", _describe(exc), name)
+    return BackendFailure("errored", _describe(exc), name, by_adapter=is_adapter_refusal(exc))
 
 
 def _worker(connection: Any, backend: Backend, memory_limit: int | None) -> None:  # pragma: no cover - child
@@ -127,8 +151,9 @@ def _worker(connection: Any, backend: Backend, memory_limit: int | None) -> None
         except MemoryError as exc:
             reply = ("crashed", f"runaway allocation: {_describe(exc)}")
         except BaseException as exc:  # noqa: BLE001 - everything a backend raises is reported
-            failure = _raised(exc)
-            reply = ("raised", (failure.status, failure.message, failure.type_name, failure.by_adapter))
+            failure = failure_of(exc)
+            reply = ("raised", (failure.status, failure.message, failure.type_name, failure.clause,
+                                failure.by_adapter))
         connection.send(reply)
 
 
@@ -151,7 +176,7 @@ class Invoker:
             try:
                 return invoke(self.backend, op, arrays, params)
             except Exception as exc:  # noqa: BLE001 - a backend's exception is a result
-                raise _raised(exc) from exc
+                raise failure_of(exc) from exc
         return self._call_isolated(op, arrays, params)
 
     def _start(self) -> None:
@@ -184,8 +209,7 @@ class Invoker:
         if status == "crashed":
             self.close(kill=True)
             raise BackendFailure("crashed", payload)
-        status, message, name, by_adapter = payload
-        raise BackendFailure(status, message, name, by_adapter)
+        raise BackendFailure(*payload)
 
     def close(self, kill: bool = False) -> None:
         if self._process is None:

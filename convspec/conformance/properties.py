@@ -110,7 +110,8 @@ class _NotApplicable(Exception):
 
 
 class _Abort(Exception):
-    """The check ends early with ``status`` (unsupported, errored, crashed, timed_out, failed)."""
+    """The check ends early with ``status`` (unsupported, unsupported_raised, errored, crashed,
+    timed_out, failed)."""
 
     def __init__(self, status: str, message: str, clause: str = "") -> None:
         super().__init__(message)
@@ -177,7 +178,7 @@ class _Check:
             outputs = self.ctx.call(op, inputs, params).outputs
         except BackendFailure as failure:
             status, message = _failure_status(failure)
-            raise _Abort(status, f"{label}: {message}") from None
+            raise _Abort(status, f"{label}: {message}", failure.clause) from None
         for name, shape in expected_shapes(op, params).items():
             if name not in OPS[op].outputs or shape is None:
                 continue

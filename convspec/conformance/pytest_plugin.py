@@ -74,7 +74,7 @@ class ConformanceItem(pytest.Item):
 
     def runtest(self) -> None:
         from .report import describe_failure
-        from .results import NONCONFORMING
+        from .results import NONCONFORMING, NOT_APPLICABLE
 
         failures = [r for r in self.results if r.status in NONCONFORMING]
         if failures:
@@ -83,7 +83,7 @@ class ConformanceItem(pytest.Item):
         if known:
             reasons = sorted({str((r.expected or {}).get("reason", "")) for r in known})
             pytest.xfail(f"known failure ×{len(known)}: " + "; ".join(reasons))
-        if all(r.status == "unsupported" for r in self.results):
+        if all(r.status in NOT_APPLICABLE for r in self.results):
             pytest.skip("unsupported: " + "; ".join(sorted({r.message for r in self.results}))[:500])
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from .results import NONCONFORMING, STATUS_LABELS, STATUSES, BackendRun, CheckResult
+from .results import NONCONFORMING, STATUSES, BackendRun, CheckResult, status_label
 
 if TYPE_CHECKING:
     from .results import Results
@@ -23,7 +23,7 @@ def counts_by(results: list[CheckResult], *keys: str) -> dict[tuple[str, ...], C
 
 
 def _counts_text(counter: Counter[str]) -> str:
-    return " ".join(f"{counter[s]} {STATUS_LABELS.get(s, s)}" for s in STATUSES if counter[s])
+    return " ".join(f"{counter[s]} {status_label(s)}" for s in STATUSES if counter[s])
 
 
 def expected_failure_lines(run: BackendRun, indent: str = "  ") -> list[str]:
@@ -85,11 +85,12 @@ def terminal_summary(results: Results, *, max_failures: int = 10) -> str:
         for op in ops:
             cells = [f"{family} {_counts_text(table[(op, family)])}" for family in families if (op, family) in table]
             out.append(f"  {op:<{width}}  " + " | ".join(cells))
-        reasons = Counter(r.message for r in run.results if r.status == "unsupported")
-        if reasons:
-            more = f"; … {len(reasons) - 8} more reasons (see --report)" if len(reasons) > 8 else ""
-            out.append("  unsupported (declared by the backend): "
-                       + "; ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(8)) + more)
+        for status, who in (("unsupported", "declared by the backend"), ("unsupported_raised", "raised by the backend")):
+            reasons = Counter(r.message for r in run.results if r.status == status)
+            if reasons:
+                more = f"; … {len(reasons) - 8} more reasons (see --report)" if len(reasons) > 8 else ""
+                out.append(f"  unsupported ({who}): "
+                           + "; ".join(f"{reason} ×{count}" for reason, count in reasons.most_common(8)) + more)
         if any(r.status == "validated_by_adapter" for r in run.results):
             out.append("  validated by the adapter: convspec refused those invalid configurations before the "
                        "implementation ran; its own validation was not exercised")

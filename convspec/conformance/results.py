@@ -6,7 +6,11 @@ Statuses of a check result:
 - ``passed`` — the backend met the clause on that case;
 - ``failed`` — it did not (non-conformance);
 - ``unsupported`` — the backend declared it cannot run the case (never a failure);
-- ``errored`` — the backend raised on a valid input it declared supported;
+- ``unsupported_raised`` — shown as "unsupported (raised)": the backend did not declare it, but
+  raised ``NotImplementedError`` (what Python code raises for a missing feature) or
+  :class:`~convspec.spec.Unsupported` when called; the message says what it raised. Counted
+  apart from the declared ones, and never a failure;
+- ``errored`` — the backend raised any other exception on a valid input it declared supported;
 - ``crashed`` / ``timed_out`` — under ``--isolate``, the backend's process died or hung (a
   command backend past ``--timeout`` too);
 - ``known_failure`` — a non-conformance an expected-failures file (``--xfail``) records, with its
@@ -33,12 +37,22 @@ from .cases import Case
 from .compare import Comparison, Worst
 
 SCHEMA_VERSION = "1.0"
-STATUSES = ("passed", "failed", "unsupported", "errored", "crashed", "timed_out", "known_failure",
-            "validated_by_adapter")
-#: How a status reads in reports (the others read as themselves).
-STATUS_LABELS = {"known_failure": "known failure", "validated_by_adapter": "validated by the adapter"}
+STATUSES = ("passed", "failed", "unsupported", "unsupported_raised", "errored", "crashed", "timed_out",
+            "known_failure", "validated_by_adapter")
 NONCONFORMING = ("failed", "errored", "crashed", "timed_out")
-FAMILIES = ("differential", "special", "property", "invalid", "hygiene", "oracle")
+#: Statuses of checks that did not run: "n/a" in reports, skips in the pytest plugin.
+NOT_APPLICABLE = ("unsupported", "unsupported_raised")
+#: How a status reads in reports (the others read as themselves).
+_LABELS = {"unsupported_raised": "unsupported (raised)", "known_failure": "known failure",
+          "validated_by_adapter": "validated by the adapter"}
+
+
+def status_label(status: str) -> str:
+    """How reports write ``status``: ``"unsupported (raised)"`` for ``unsupported_raised``..."""
+    return _LABELS.get(status, status)
+
+
+FAMILIES = ("differential", "special", "property", "invalid", "hygiene", "defaults", "oracle")
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ class Settings:
     ops: tuple[str, ...] = tuple(OPS)
     ranks: tuple[int, ...] = (1, 2, 3)
     dtypes: tuple[str, ...] | None = None
-    checks: tuple[str, ...] = ("differential", "special", "property", "invalid", "hygiene")
+    checks: tuple[str, ...] = ("differential", "special", "property", "invalid", "hygiene", "defaults")
     max_examples: int = 20
     seed: int = 0
     catalogue: bool = True
@@ -170,11 +170,28 @@ def _result(ctx: CheckContext, family: str, check: str, op: str, clause: str, st
 
 
 def _failure_status(failure: BackendFailure) -> tuple[str, str]:
-    """Status and message of a call that returned nothing. Every caller has already checked the
-    capabilities, so an Unsupported raised here is for a configuration declared supported."""
-    if failure.type_name == "Unsupported":
-        return "errored", f"raised Unsupported for a configuration its capabilities declare supported: {failure.message}"
+    """Status and message of a call that returned nothing: *unsupported (raised)* for
+    NotImplementedError and Unsupported (never a failure, even where the capabilities declared the
+    configuration supported), *failed* for outputs an adapter found non-conforming (the clause is
+    ``failure.clause``), else errored, crashed or timed_out (:func:`.invoke.failure_of`)."""
     return failure.status, failure.message
+
+
+def _indices_not_compared(ctx: CheckContext, case: Case, params: Params, call: Call,
+                          family: str) -> CheckResult | None:
+    """The MAXPOOL-INDEX-1 result of a max_pool that returned values but no indices: *unsupported*
+    when it declared ``indices`` unsupported, *unsupported (raised)* when it said why at run time
+    (a str in place of the indices, e.g. the look-alike's function raised when asked for them).
+    None when it returned indices, or none without saying why (then HYGIENE-2 fails)."""
+    if case.op != "max_pool" or call.outputs.get("indices") is not None:
+        return None
+    reason = call.missing.get("indices")
+    declared = ctx.caps.declared_unsupported("max_pool", "indices")
+    if reason is None and declared is None:
+        return None
+    status = "unsupported_raised" if reason is not None else "unsupported"
+    return _result(ctx, family, family, case.op, "MAXPOOL-INDEX-1", status, case, params,
+                   f"indices not compared: {reason if reason is not None else declared}")
 
 
 # -- max pool specifics -------------------------------------------------------------------------
@@ -334,7 +351,7 @@ def compare_outputs(ctx: CheckContext, case: Case, op: str, params: Params, arra
         mask = nan_ok.get(name)
         if mask is not None and (mask & np.isnan(ref)).any():
             strict = strict or reference.evaluate(op, arrays, params)
-            ref = np.where(mask & np.isnan(ref), strict[name], ref)  # the oracle's NaN may be zero-extension's
+            ref = np.asarray(np.where(mask & np.isnan(ref), strict[name], ref))  # the oracle's NaN may be zero-extension's
         mag, k = mags[name], k_of[name]
         bound = bound_of(mag, k) if bound_of else None
         exact_where = exact_mask(op, case, params, arrays, mag, ctx.caps.accumulation_for(dtype), ctx.caps.local)
@@ -386,16 +403,20 @@ def check_differential(ctx: CheckContext, case: Case, family: str = "differentia
         call = ctx.call(op, arrays, params)
     except BackendFailure as failure:
         status, message = _failure_status(failure)
-        return [_result(ctx, family, family, op, clause, status, case, params, message)]
+        return [_result(ctx, family, family, op, failure.clause or clause, status, case, params, message)]
     expected = reference.evaluate(op, arrays, params)
     if op == "max_pool_backward" and np.isnan(np.asarray(arrays["x"], np.float64)).any():
         return [_check_max_pool_backward_nan(ctx, case, params, arrays, call, expected, family)]
+    not_compared = _indices_not_compared(ctx, case, params, call, family)
+    if not_compared is not None:  # the values are still checked
+        expected = {name: value for name, value in expected.items() if name != "indices"}
     comparisons, notes = compare_outputs(ctx, case, op, params, arrays, call.outputs, expected)
     status, message = _summarise(comparisons)
     failing = next((c for c in comparisons if not c.passed), None)
     result = _result(ctx, family, family, op, failing.clause if failing else clause, status, case, params,
                      "; ".join(filter(None, [message] + notes)), comparisons)
-    return [result, *hygiene_results(ctx, case, params, arrays, call, repeat=repeat and status == "passed")]
+    return [result, *filter(None, [not_compared]),
+            *hygiene_results(ctx, case, params, arrays, call, repeat=repeat and status == "passed")]
 
 
 def _check_max_pool_backward_nan(ctx: CheckContext, case: Case, params: Any, arrays: dict[str, Any],
@@ -410,11 +431,14 @@ def _check_max_pool_backward_nan(ctx: CheckContext, case: Case, params: Any, arr
         forward = ctx.call("max_pool", {"x": arrays["x"]}, params)
     except BackendFailure as failure:
         status, message = _failure_status(failure)
-        return _result(ctx, family, family, op, "MAXPOOL-GRAD-1", status, case, params, f"max_pool: {message}")
+        return _result(ctx, family, family, op, failure.clause or "MAXPOOL-GRAD-1", status, case, params,
+                       f"max_pool: {message}")
     indices = forward.outputs.get("indices")
     if indices is None:
-        return _result(ctx, family, family, op, "MAXPOOL-GRAD-1", "unsupported", case, params,
-                       "NaN windows: the backend's max_pool returns no indices to route dx by")
+        reason = forward.missing.get("indices")
+        return _result(ctx, family, family, op, "MAXPOOL-GRAD-1", "unsupported" if reason is None else
+                       "unsupported_raised", case, params, "NaN windows: the backend's max_pool returns no indices "
+                       f"to route dx by{f' ({reason})' if reason else ''}")
     ref_forward = reference.evaluate("max_pool", {"x": arrays["x"]}, params)
     checked = check_indices("indices", indices, ref_forward["indices"], ref_forward["y"], arrays["x"], params)
     comparisons = [checked]
@@ -443,16 +467,21 @@ def hygiene_results(ctx: CheckContext, case: Case, params: Params, arrays: dict[
         results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-1", "failed", case, params,
                                f"modified its input(s) {call.mutated}"))
     wrong = [f"{name}: {value.dtype}" for name, value in call.outputs.items()
-             if value is not None and (name != "indices" and value.dtype.name != case.dtype
-                                       or name == "indices" and not np.issubdtype(value.dtype, np.integer))]
+             if value is not None and name != "indices" and value.dtype.name != case.dtype]
     if wrong:
         results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-2", "failed", case, params,
-                               f"output dtypes {wrong}, expected {case.dtype} (indices: an integer dtype)"))
+                               f"output dtypes {wrong}, expected {case.dtype}"))
+    indices = call.outputs.get("indices")
+    if indices is not None and indices.dtype != np.int64:  # MAXPOOL-INDEX-2: int32 overflows past 2^31
+        results.append(_result(ctx, "hygiene", "hygiene", op, "MAXPOOL-INDEX-2", "failed", case, params,
+                               f"indices have dtype {indices.dtype}, expected int64"))
     if repeat and ctx.caps.deterministic:
         try:
             again = ctx.call(op, arrays, params)
         except BackendFailure as failure:
-            results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-3", failure.status, case, params,
+            # The first call returned: a second that raises, even NotImplementedError, is not repeatable.
+            status = "failed" if failure.status == "unsupported_raised" else failure.status
+            results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-3", status, case, params,
                                    f"second call: {failure.message}"))
         else:
             differs = [name for name, value in call.outputs.items()
@@ -483,7 +512,7 @@ def check_oracle(ctx: CheckContext, case: Case) -> list[CheckResult]:
         call = ctx.call(op, arrays, params)
     except BackendFailure as failure:
         status, message = _failure_status(failure)
-        return [_result(ctx, "oracle", check, op, clause, status, case, params, message)]
+        return [_result(ctx, "oracle", check, op, failure.clause or clause, status, case, params, message)]
     if op == "max_pool_backward" and np.isnan(np.asarray(arrays["x"], np.float64)).any():
         # Which NaN of a window receives dy is implementation-defined (MAXPOOL-NAN-1): two correct
         # backends may differ, so each is held to its own indices instead.
@@ -494,9 +523,12 @@ def check_oracle(ctx: CheckContext, case: Case) -> list[CheckResult]:
         return [_result(ctx, "oracle", check, op, clause, "unsupported", case, params,
                         f"oracle {oracle.backend.name} failed: {failure.message}")]
     expected = {name: (None if v is None else np.asarray(v, dtype=np.float64)) for name, v in theirs.outputs.items()}
-    if op == "max_pool":
+    not_compared = _indices_not_compared(ctx, case, params, call, "oracle")
+    if op == "max_pool" and not_compared is None:
         ref = reference.evaluate(op, arrays, params)
         expected["indices"] = ref["indices"] if expected.get("indices") is None else expected["indices"]
+    elif not_compared is not None:
+        expected.pop("indices", None)
 
     def both(mag: np.ndarray, k: int) -> np.ndarray:
         return ctx.bound(mag, k, case.dtype) + oracle.bound(mag, k, case.dtype)
@@ -506,7 +538,7 @@ def check_oracle(ctx: CheckContext, case: Case) -> list[CheckResult]:
     status, message = _summarise(comparisons)
     failing = next((c for c in comparisons if not c.passed), None)
     return [_result(ctx, "oracle", check, op, failing.clause if failing else clause, status, case, params,
-                    "; ".join(filter(None, [message] + notes)), comparisons)]
+                    "; ".join(filter(None, [message] + notes)), comparisons), *filter(None, [not_compared])]
 
 
 # -- the invalid family ---------------------------------------------------------------------------
@@ -530,6 +562,8 @@ def check_invalid(ctx: CheckContext, entry: Any) -> CheckResult:
             result.status, result.message = failure.status, failure.message
         elif failure.by_adapter:  # convspec's adapter refused it: the implementation never saw it
             result.status, result.message = "validated_by_adapter", f"validated by the adapter: {failure.message}"
+        elif failure.status == "failed":  # it returned, and an adapter found the outputs broken
+            result.status, result.message = "failed", f"returned instead of raising: {failure.message}"
         else:
             result.message = f"raised {failure.message}"
         return result
@@ -601,6 +635,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
     """All selected checks of one backend."""
     from . import strategies
     from .catalogue import INVALID, catalogue_cases
+    from .defaults import default_cases, run_defaults
     from .properties import PROPERTIES
 
     started = time.perf_counter()
@@ -653,6 +688,9 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
                     if case.op in PROPERTIES[name].ops:
                         for result in PROPERTIES[name].run(ctx, case):
                             record(result)
+            if "defaults" in checks:
+                for result in run_defaults(ctx, cases):
+                    record(result)
             return run
         if settings.catalogue:
             catalogue = [c for c in catalogue_cases(ops=ops, ranks=ranks, dtypes=dtypes)]
@@ -684,13 +722,10 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
         for name in _property_names(checks):
             prop = PROPERTIES[name]
             for op in [op for op in prop.ops if op in ops and op in backend.capabilities.ops]:
-                lacking = [f for f in prop.needs
-                           if f in backend.capabilities.unsupported or f"{OPS[op].forward or op}:{f}"
-                           in backend.capabilities.unsupported]
+                lacking = list(filter(None, (backend.capabilities.declared_unsupported(op, f) for f in prop.needs)))
                 if lacking:
                     record(_result(ctx, "property", name, op, prop.clauses_by_op.get(op, prop.clause), "unsupported",
-                                   None, None, f"{lacking[0]}: {backend.capabilities.unsupported.get(lacking[0], '')}"
-                                   " (every case of this property uses it)"))
+                                   None, None, f"{lacking[0]} (every case of this property uses it)"))
                     continue
                 say(f"{backend.name}: property {name} on {op}")
                 run_stream(ctx, steer(prop.strategy(op, ranks=ranks, dtypes=dtypes, **size)),
@@ -700,6 +735,10 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
             for entry in INVALID:
                 if entry.op in ops:
                     record(check_invalid(ctx, entry))
+        if "defaults" in checks:
+            say(f"{backend.name}: arguments left at their defaults")
+            for result in run_defaults(ctx, default_cases(ops, ranks, dtypes[0], settings.seed)):
+                record(result)
     finally:
         invoker.close()
         run.seconds = time.perf_counter() - started
@@ -742,7 +781,8 @@ def resolve_checks(checks: Iterable[str] | None, oracle: bool) -> tuple[str, ...
     from .properties import PROPERTIES
 
     if not checks:
-        selected = ["differential", "special", "property", "invalid", "hygiene"] + (["oracle"] if oracle else [])
+        selected = ["differential", "special", "property", "invalid", "hygiene", "defaults"] + (
+            ["oracle"] if oracle else [])
         return tuple(selected)
     known = set(FAMILIES) | set(PROPERTIES) | {"differential"}
     out = []

@@ -7,7 +7,7 @@ the error model and the clause index of SPEC.md. Imports nothing else of convspe
 from .clauses import CLAUSES, SPEC_VERSION, clause_title
 from .conv import ConvParams, ConvTransposeParams
 from .dtypes import DTYPE_NAMES, UNIT_ROUNDOFF, bfloat16_available, dtype_name, to_dtype, unit_roundoff
-from .errors import ConvSpecError, InternalError, InvalidParams, Unsupported
+from .errors import ConvSpecError, InternalError, InvalidParams, NonConformingOutput, Unsupported
 from .ops import FORWARD_OPS, OPS, OpInfo, Params, check_arrays, expected_shapes, init_kwargs, revalidate
 from .padding import PADDING_MODES, PADDING_STRINGS, normalize_padding, resolve_padding
 from .pool import AvgPoolParams, MaxPoolParams, PoolParams
@@ -33,6 +33,7 @@ __all__ = [
     "InternalError",
     "InvalidParams",
     "MaxPoolParams",
+    "NonConformingOutput",
     "OPS",
     "OpInfo",
     "PADDING_MODES",

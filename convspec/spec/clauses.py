@@ -17,6 +17,7 @@ CLAUSES: dict[str, str] = {
     "LAYOUT-4": "bias, when given, has shape exactly (C_out,).",
     "PARAM-1": "per-dim parameters are one int (broadcast) or exactly one entry per spatial dim.",
     "PARAM-2": "kernel size, stride and dilation are positive integers in every spatial dim.",
+    "PARAM-3": "an argument left out takes its default (stride 1, a pool's stride kernel_size, padding 0, dilation 1, groups 1, no bias, ceil_mode False).",
     # Padding
     "PAD-1": "padding is an int, one int per dim, one (before, after) pair per dim, or one of 'valid', 'same', 'same_upper', 'same_lower'.",
     "PAD-2": "explicit pads are non-negative integers.",
@@ -46,6 +47,7 @@ CLAUSES: dict[str, str] = {
     "MAXPOOL-NAN-1": "a window holding a NaN yields NaN, and its index points at one of that window's NaNs.",
     "MAXPOOL-TIE-1": "among equal maxima the first in row-major scan order of the window is selected.",
     "MAXPOOL-INDEX-1": "indices are flat row-major indices into the unpadded spatial plane of that (n, c).",
+    "MAXPOOL-INDEX-2": "max-pool indices have dtype int64 (int32 overflows on planes past 2^31 elements).",
     "MAXPOOL-GRAD-1": "max_pool_backward routes each dy to its index and accumulates where windows overlap.",
     "AVGPOOL-PARAM-1": "count_include_pad must be given explicitly; divisor_override, when given, is a positive int.",
     "AVGPOOL-DEF-1": "y = (sum over taps inside the input) / divisor; divisor = divisor_override, else taps inside [-p_before, n + p_after) if count_include_pad, else taps inside [0, n).",
@@ -62,7 +64,7 @@ CLAUSES: dict[str, str] = {
     "ERR-EXACT-1": "max_pool values and indices, and integer-valued data with exactly representable sums, must match exactly.",
     # Hygiene of an implementation
     "HYGIENE-1": "an op never modifies its input arrays.",
-    "HYGIENE-2": "outputs have the shapes of the op table and the input dtype (indices: an integer dtype).",
+    "HYGIENE-2": "outputs have the shapes of the op table and the input dtype (indices: int64, MAXPOOL-INDEX-2).",
     "HYGIENE-3": "a backend declaring determinism returns bitwise identical results on repeated calls.",
 }
 

@@ -6,7 +6,10 @@ rule, the clause id and a fix, e.g.::
 
     stride=(0, 2) must be a positive integer in every spatial dim (PARAM-2); use stride >= 1
 
-``Unsupported`` is what a backend raises for a valid configuration it declares it cannot run.
+``Unsupported`` is what a backend raises for a valid configuration it cannot run (declared, or
+found at run time). ``NonConformingOutput`` is what convspec's own adapter code raises when what
+the wrapped implementation returned breaks a clause before it can even be compared (an index
+outside the plane it can be mapped from, an output of a shape the adapter cannot crop).
 ``InternalError`` is a failed self-check of the engine; it is never counted against a backend.
 """
 
@@ -53,6 +56,21 @@ class InvalidParams(ConvSpecError, ValueError):
 
 class Unsupported(ConvSpecError):
     """A valid configuration that a backend declares it cannot run (never a failure)."""
+
+
+class NonConformingOutput(ConvSpecError):
+    """What a wrapped implementation returned breaks ``clause``: the backend's non-conformance,
+    found by the adapter that converts its outputs (never an error of convspec itself)."""
+
+    def __init__(self, clause: str, message: str) -> None:
+        if clause not in CLAUSES:
+            raise InternalError(f"NonConformingOutput cites unknown clause {clause!r}")
+        self.clause = clause
+        self.message = message
+        super().__init__(f"{message} ({clause})")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across --isolate process boundaries
+        return (type(self), (self.clause, self.message))
 
 
 class InternalError(ConvSpecError):
