@@ -27,7 +27,6 @@ from ..spec.features import features_of
 from .cases import INTEGER_RECIPES, Case
 from .compare import Comparison, compare, statistical_test, wants_statistics
 from .clusters import merge_clusters
-from .coverage import pair_coverage
 from .invoke import BackendFailure, Call, Invoker
 from .results import FAMILIES, NONCONFORMING, BackendRun, CheckResult, FailureCluster, Results, case_size
 
@@ -619,6 +618,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
     """All selected checks of one backend."""
     from . import strategies
     from .catalogue import INVALID, catalogue_cases
+    from .coverage import pair_coverage
     from .properties import PROPERTIES
 
     started = time.perf_counter()
