@@ -239,9 +239,11 @@ def _cases(op: str, bounds: _Bounds, dtypes: tuple[str, ...], recipes: tuple[str
 
 def _batch(draw: _Labelled, bounds: _Bounds) -> int:
     """N in [1, max_batch], and rarely N = 0 (LAYOUT-1); shrinks towards N = 1."""
-    if bounds.features and draw(st.integers(0, EMPTY_BATCH_ODDS - 1), "empty_batch_roll") == EMPTY_BATCH_ODDS - 1:
-        return 0
-    return draw(st.integers(1, bounds.max_batch), "batch")
+    empty = bounds.features and draw(st.integers(0, EMPTY_BATCH_ODDS - 1), "empty_batch_roll") == EMPTY_BATCH_ODDS - 1
+    # N is drawn either way: an empty batch must not be a shorter choice sequence, which
+    # hypothesis' shortlex order would take for the simpler case.
+    batch = draw(st.integers(1, bounds.max_batch), "batch")
+    return 0 if empty else batch
 
 
 def _kernel_and_dilation(draw: _Labelled, bounds: _Bounds, rank: int, cap: int) -> tuple[tuple[int, ...], ...]:
@@ -331,9 +333,13 @@ def _conv_kwargs(draw_: Callable[..., Any], bounds: _Bounds) -> dict[str, Any]:
     extent = [effective_kernel(k, d) for k, d in zip(kernel, dilation)]
     # Pads up to e: a pad of e puts a whole output position in the padding.
     forms = PADDING_FORMS if bounds.features else ("zero", "valid")
+    limits = [min(e, cap - 1) for e in extent]
     if mode != "zeros":  # a mode acts on padding only: draw forms that can pad (coverage.py)
         forms = tuple(f for f in forms if f not in ("zero", "valid"))
-    padding, pairs = _padding(draw, forms, [min(e, cap - 1) for e in extent])
+        # reflect needs n ≥ p + 1 (PAD-MODE-2), so o = n + 2p − e + 1 ≥ 3p + 2 − e: p ≤ (cap + e − 2)/3
+        # keeps o ≤ cap, and the arrays within the size budget.
+        limits = [min(limit, (cap + e - 2) // 3) for limit, e in zip(limits, extent)]
+    padding, pairs = _padding(draw, forms, limits)
     if pairs is None:  # 'same*': pads ≤ ⌈(e−1)/2⌉ whatever n is (PAD-4, PAD-5)
         widest = [(ceil_div(e - 1, 2),) * 2 for e in extent]
         minima, maxima = [1] * rank, [cap] * rank
