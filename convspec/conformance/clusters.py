@@ -217,7 +217,8 @@ def cause_text(op: str, status: str, exception: str, conditions: Sequence[str], 
     if conditions:
         when = " and ".join(_phrase(c) for c in conditions)
         if passing_with:
-            return f"{verb} with {when} in {op} ({cases}; {passing_with} passing case{'s' * (passing_with != 1)} have it too)"
+            have = "passing case has" if passing_with == 1 else "passing cases have"
+            return f"{verb} with {when} in {op} ({cases}; {passing_with} {have} it too)"
         return f"{verb} whenever {when} with {op} ({cases}; no passing case has it)"
     common = f"; they share {', '.join(shared)}, as passing cases do" if shared else ""
     return f"{verb} on {op} with no feature in common that passing cases lack ({cases}{common})"
