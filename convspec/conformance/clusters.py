@@ -253,9 +253,11 @@ def merge_clusters(clusters: Sequence[FailureCluster], results: Sequence[CheckRe
     merged: dict[tuple[object, ...], list[FailureCluster]] = {}
     for cluster in clusters:
         clause = "ERR-VALUE" if set(cluster.clauses) <= VALUE_CLAUSES else cluster.clauses[0]
-        # Failing whenever the same conditions hold is one bug, whichever clause each check cites.
-        clean = cluster.conditions and not cluster.passing_with
-        key = (cluster.op, cluster.status, cluster.exception, cluster.conditions if clean else (clause, cluster.conditions))
+        # Failing whenever the same conditions hold is one bug, whichever clause each check cites;
+        # without such an explanation (passing cases have them too, or one case only), the
+        # conditions are incidental and the clause tells bugs apart.
+        clean = cluster.conditions and not cluster.passing_with and cluster.count > 1
+        key = (cluster.op, cluster.status, cluster.exception, cluster.conditions if clean else (clause,))
         merged.setdefault(key, []).append(cluster)
     by_result = {r.cluster: r for r in results if r.cluster}
     out: list[FailureCluster] = []
@@ -272,11 +274,12 @@ def merge_clusters(clusters: Sequence[FailureCluster], results: Sequence[CheckRe
         op = chosen.op
         per_op[op] = per_op.get(op, 0) + 1
         count, passing_with = sum(c.count for c in parts), sum(c.passing_with for c in parts)
+        conditions = chosen.conditions if all(c.conditions == chosen.conditions for c in parts) else ()
         cluster = FailureCluster(
             id=f"{op}#{per_op[op]}", op=op, check=chosen.check, status=chosen.status,
             clauses=tuple(dict.fromkeys(clause for c in parts for clause in c.clauses)), exception=chosen.exception,
-            conditions=chosen.conditions, shared=tuple(f for f in FEATURES if all(f in c.shared for c in parts)),
-            cause=cause_text(op, chosen.status, chosen.exception, chosen.conditions, count, passing_with,
+            conditions=conditions, shared=tuple(f for f in FEATURES if all(f in c.shared for c in parts)),
+            cause=cause_text(op, chosen.status, chosen.exception, conditions, count, passing_with,
                              [f for f in FEATURES if all(f in c.shared for c in parts)]),
             count=count, passing_with=passing_with, explored=sum(c.explored for c in parts),
             representative=chosen.representative, shrunk=chosen.shrunk,

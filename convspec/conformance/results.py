@@ -220,14 +220,14 @@ class BackendRun:
     pair_coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def failures(self) -> list[CheckResult]:
-        """The non-conforming results, per op (in the op table's order) the shrunk representatives
-        of failure clusters first, then the others from the smallest case up."""
+        """The non-conforming results, per op (in the op table's order) the minimal cases of its
+        failure clusters first (largest cluster first), then the others from the smallest case up."""
         ops = list(OPS)
         bad = [r for r in self.results if r.status in NONCONFORMING]
         order = {id(r): i for i, r in enumerate(bad)}
-        representatives = {id(r) for r in bad for c in self.clusters if c.is_representative(r)}
-        return sorted(bad, key=lambda r: (ops.index(r.op) if r.op in ops else len(ops), id(r) not in representatives,
-                                          not r.cluster, case_size(r), order[id(r)]))
+        rank = {id(r): n for r in bad for n, c in enumerate(self.clusters) if c.is_representative(r)}
+        return sorted(bad, key=lambda r: (ops.index(r.op) if r.op in ops else len(ops), rank.get(id(r), len(rank)),
+                                          case_size(r), order[id(r)]))
 
     def counts(self) -> Counter[str]:
         return Counter(r.status for r in self.results)
