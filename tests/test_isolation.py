@@ -166,7 +166,7 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
 
 def test_cli_isolate_reports_a_segfault() -> None:
     done = cli("tests/mutants.py:SegfaultBackend", "--isolate", "--timeout", "2", "--ops", "conv", "--ranks", "1",
-               "--max-examples", "3", "--no-catalogue", "--quiet")
+               "--max-examples", "6", "--no-catalogue", "--quiet")  # enough draws to reach a batch of 2
     assert done.returncode == 1, done.stdout + done.stderr
     assert "crashed" in done.stdout and "CRASHED conv" in done.stdout
     assert "backend process died" in done.stdout

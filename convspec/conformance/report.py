@@ -6,9 +6,10 @@ Results carry structure only (STYLE.md §20); this module is where it becomes pr
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from .results import NONCONFORMING, STATUSES, BackendRun, CheckResult, status_label
+from .results import STATUSES, BackendRun, CheckResult, FailureCluster, status_label
 
 if TYPE_CHECKING:
     from .results import Results
@@ -49,11 +50,31 @@ def expected_failure_lines(run: BackendRun, indent: str = "  ") -> list[str]:
     return lines
 
 
-def describe_failure(result: CheckResult, indent: str = "    ") -> str:
-    """Clause, case, worst element and reproducers of one non-conforming result."""
+def cluster_line(cluster: FailureCluster) -> str:
+    """``conv#1 failed ERR-EXACT-1 [differential, grouped_concat]: fails whenever groups > 1 …``."""
+    found = ", ".join(cluster.checks or (cluster.check,))
+    exception = f" {cluster.exception}" if cluster.exception else ""
+    return (f"{cluster.id} {cluster.status} {'/'.join(cluster.clauses)}{exception} [{found}]: {cluster.cause}"
+            + (f"; {cluster.note}" if cluster.note else ""))
+
+
+def coverage_line(pair_coverage: Mapping[str, Mapping[str, Any]]) -> str:
+    """``pairwise feature coverage: 950/958 (99%); conv 173/173, …`` (see coverage.py)."""
+    covered = sum(int(v["covered"]) for v in pair_coverage.values())
+    feasible = sum(int(v["feasible"]) for v in pair_coverage.values())
+    share = f" ({covered / feasible:.0%})" if feasible else ""
+    return (f"pairwise feature coverage of generated cases: {covered}/{feasible}{share}; "
+            + ", ".join(f"{op} {v['covered']}/{v['feasible']}" for op, v in pair_coverage.items()))
+
+
+def describe_failure(result: CheckResult, indent: str = "    ", *, cluster: FailureCluster | None = None) -> str:
+    """Clause, case, worst element and reproducers of one non-conforming result (with the likely
+    cause of the failure ``cluster`` it represents)."""
     from ..spec import CLAUSES
 
     lines = [f"{result.status.upper()} {result.op} [{result.check}] {result.clause}: {CLAUSES.get(result.clause, '')}"]
+    if cluster is not None:
+        lines.append(f"cluster {cluster.id}: {cluster.cause} (minimal case{' after shrinking' * cluster.shrunk})")
     if result.case is not None:
         lines.append(f"case: {result.case.descriptor}")
     if result.message:
@@ -85,6 +106,8 @@ def terminal_summary(results: Results, *, max_failures: int = 10) -> str:
         for op in ops:
             cells = [f"{family} {_counts_text(table[(op, family)])}" for family in families if (op, family) in table]
             out.append(f"  {op:<{width}}  " + " | ".join(cells))
+        if run.pair_coverage:
+            out.append("  " + coverage_line(run.pair_coverage))
         for status, who in (("unsupported", "declared by the backend"), ("unsupported_raised", "raised by the backend")):
             reasons = Counter(r.message for r in run.results if r.status == status)
             if reasons:
@@ -95,9 +118,15 @@ def terminal_summary(results: Results, *, max_failures: int = 10) -> str:
             out.append("  validated by the adapter: convspec refused those invalid configurations before the "
                        "implementation ran; its own validation was not exercised")
         out += expected_failure_lines(run)
-        failures = [r for r in run.results if r.status in NONCONFORMING]
+        if run.clusters:
+            out.append(f"  {len(run.clusters)} distinct failure{'s' * (len(run.clusters) != 1)} "
+                       "(clusters of generated cases; the minimal case of each is listed first below):")
+            out += [f"  * {cluster_line(cluster)}" for cluster in run.clusters]
+        failures = run.failures()
+        clusters = {c.id: c for c in run.clusters}
         for result in failures[:max_failures]:
-            out.append(describe_failure(result))
+            cluster = clusters.get(result.cluster)
+            out.append(describe_failure(result, cluster=cluster if cluster and cluster.is_representative(result) else None))
         if len(failures) > max_failures:
             out.append(f"  … {len(failures) - max_failures} more non-conforming results (see --report)")
     verdict = "all backends conform" if results.conformant else "NON-CONFORMANCE found"

@@ -33,7 +33,7 @@ from typing import Any
 from ..spec import CLAUSES, OPS
 from ..spec.features import FEATURES, PARTIAL_FEATURES
 from .compare import PROFILE_EDGES
-from .results import NONCONFORMING, NOT_APPLICABLE, STATUSES, BackendRun, CheckResult, Results, status_label
+from .results import NONCONFORMING, NOT_APPLICABLE, STATUSES, BackendRun, CheckResult, FailureCluster, Results, status_label
 
 __all__ = [
     "FORMATS",
@@ -346,7 +346,37 @@ def _catalogue_classes() -> dict[str, str]:
 
 
 def _failures(run: BackendRun) -> list[CheckResult]:
-    return [r for r in run.results if r.status in NONCONFORMING]
+    """Non-conforming results, the minimal case of each failure cluster first (BackendRun.failures)."""
+    return run.failures()
+
+
+def _clusters_md(results: Results) -> list[str]:
+    rows = [(run.name, cluster) for run in results.backends for cluster in run.clusters]
+    if not rows:
+        return []
+    lines = [f"### Distinct failures ({len(rows)})", "",
+             "| backend | cluster | signature | likely cause | cases | minimal case |", "| --- | --- | --- | --- | ---: | --- |"]
+    for name, cluster in rows:
+        signature = f"{cluster.status} {'/'.join(cluster.clauses)}" + (f" {cluster.exception}" if cluster.exception else "")
+        lines.append(f"| {_md(name)} | {_md(cluster.id)} | {_md(signature)} ({_md(', '.join(cluster.checks))}) | "
+                     f"{_md(cluster.cause)} | {cluster.count} | `{_md(cluster.representative)}` |")
+    return lines + [""]
+
+
+def _coverage_md(results: Results) -> list[str]:
+    runs = [run for run in results.backends if run.pair_coverage]
+    if not runs:
+        return []
+    lines = ["<details><summary>Pairwise feature coverage of generated cases</summary>", "",
+             "| backend | covered | per op | never reached |", "| --- | ---: | --- | --- |"]
+    for run in runs:
+        covered = sum(int(v["covered"]) for v in run.pair_coverage.values())
+        feasible = sum(int(v["feasible"]) for v in run.pair_coverage.values())
+        missing = [f"{op}: {m}" for op, v in run.pair_coverage.items() for m in v["missing"]]
+        lines.append(f"| {_md(run.name)} | {covered}/{feasible} | "
+                     + _md(", ".join(f"{op} {v['covered']}/{v['feasible']}" for op, v in run.pair_coverage.items()))
+                     + f" | {_md('; '.join(missing[:12]) + (' …' if len(missing) > 12 else ''))} |")
+    return lines + ["", "</details>", ""]
 
 
 # -- Markdown ---------------------------------------------------------------------------------------------
@@ -474,6 +504,7 @@ def render_markdown(results: Results, *, max_failures: int = MAX_MARKDOWN_FAILUR
         lines += ["### Op × clause", ""] + _matrix_md(results, rows, cells, ("op", "clause")) + [""]
         lines += ["<details><summary>Op × feature</summary>", ""] + _matrix_md(results, rows, cells, ("feature",))
         lines += ["", "</details>", ""]
+    lines += _coverage_md(results) + _clusters_md(results)
     failures = results.failures()
     if failures:
         lines += [f"### Failures ({len(failures)})", ""]
@@ -702,7 +733,7 @@ def _html_matrix(results: Results) -> str:
     return "".join(out)
 
 
-def _html_failure(result: CheckResult, number: int) -> str:
+def _html_failure(result: CheckResult, number: int, cluster: FailureCluster | None = None) -> str:
     repro = result.reproducer()
     clause_text = CLAUSES.get(result.clause, "")
     parts = [f'<div class="failure" id="failure-{number}"><h3>{_esc(result.status.upper())} · '
@@ -710,6 +741,9 @@ def _html_failure(result: CheckResult, number: int) -> str:
     if clause_text:
         parts.append(f'<div class="clause-text">{_esc(result.clause)}: {_esc(clause_text)}</div>')
     parts.append("<dl>")
+    if cluster is not None:
+        parts.append(f"<dt>cluster</dt><dd>{_esc(cluster.id)}: {_esc(cluster.cause)} (minimal case"
+                     f"{' after shrinking' * cluster.shrunk})</dd>")
     parts.append(f"<dt>check</dt><dd>{_esc(result.family)} / {_esc(result.check)}</dd>")
     if result.case is not None:
         label = f' <span class="small">(catalogue: {_esc(result.case.label)})</span>' if result.case.label else ""
@@ -766,10 +800,37 @@ def _html_glance(results: Results) -> str:
     return f'<ul class="glance">{items}{more}</ul>'
 
 
+def _html_clusters(results: Results) -> str:
+    """The distinct failures: per cluster its signature, likely cause, count and minimal case,
+    linked to the card of its representative."""
+    rows, number = [], 0
+    for run in results.backends:
+        cards = {}
+        for result in _failures(run)[:MAX_HTML_FAILURES]:
+            number += 1
+            for cluster in run.clusters:
+                if cluster.is_representative(result):
+                    cards[cluster.id] = number
+        for cluster in run.clusters:
+            signature = (f"{cluster.status} {'/'.join(cluster.clauses)}"
+                         + (f" {cluster.exception}" if cluster.exception else ""))
+            link = (f'<a href="#failure-{cards[cluster.id]}">{_esc(cluster.id)}</a>' if cluster.id in cards
+                    else _esc(cluster.id))
+            rows.append(f"<tr><td>{_esc(run.name)}</td><td>{link}</td><td><code>{_esc(signature)}</code>"
+                        f'<div class="small">{_esc(", ".join(cluster.checks))}</div></td><td>{_esc(cluster.cause)}'
+                        + (f'<div class="small">{_esc(cluster.note)}</div>' if cluster.note else "")
+                        + f"</td><td>{cluster.count}</td><td><code>{_esc(cluster.representative)}</code></td></tr>")
+    if not rows:
+        return ""
+    return (f'<h3>Distinct failures ({len(rows)})</h3><table class="clusters"><tr><th>backend</th><th>cluster</th>'
+            "<th>signature (checks)</th><th>likely cause</th><th>cases</th><th>minimal case</th></tr>"
+            + "".join(rows) + "</table>")
+
+
 def _html_failures(results: Results) -> str:
     if not results.failures():
         return "<p>None: every supported check passed.</p>"
-    out, number = [], 0
+    out, number = [_html_clusters(results)], 0
     for run in results.backends:
         failures = _failures(run)
         if not failures:
@@ -777,7 +838,8 @@ def _html_failures(results: Results) -> str:
         out.append(f"<h3>{_esc(run.name)}: {len(failures)} non-conforming result{'s' * (len(failures) != 1)}</h3>")
         for result in failures[:MAX_HTML_FAILURES]:
             number += 1
-            out.append(_html_failure(result, number))
+            cluster = next((c for c in run.clusters if c.is_representative(result)), None)
+            out.append(_html_failure(result, number, cluster))
         if len(failures) > MAX_HTML_FAILURES:
             out.append(f"<p>… {len(failures) - MAX_HTML_FAILURES} more in the JSON report.</p>")
     return "".join(out)
@@ -966,6 +1028,26 @@ def _html_coverage(results: Results) -> str:
                    + "".join(f"<td>{used[n]:,}</td>" for n in names) + "</tr>")
     out.append('</table><p class="small">Checks run (passed or not) whose case uses the feature; '
                "highlighted rows were never exercised.</p></div></div>")
+    out.append(_html_pair_coverage(results))
+    return "".join(out)
+
+
+def _html_pair_coverage(results: Results) -> str:
+    """Per backend and op: feasible combinations of two features (both, one without the other,
+    neither) that some generated case reached, the missing ones listed (coverage.py)."""
+    runs = [run for run in results.backends if run.pair_coverage]
+    if not runs:
+        return ""
+    out = ["<h3>Pairwise feature coverage of generated cases</h3><table><tr><th>backend</th><th>op</th>"
+           "<th>covered</th><th>never reached</th></tr>"]
+    for run in runs:
+        for op, value in run.pair_coverage.items():
+            missing = value["missing"]
+            gap = ' class="gap"' if missing else ""
+            out.append(f"<tr{gap}><td>{_esc(run.name)}</td><td>{_esc(op)}</td><td>{value['covered']}/"
+                       f"{value['feasible']} ({value['cases']} cases)</td><td>{_esc('; '.join(missing)) or '—'}</td></tr>")
+    out.append('</table><p class="small">For every two features an op can use, the feasible combinations '
+               "(both, either without the other, neither) reached by at least one generated case that ran.</p>")
     return "".join(out)
 
 

@@ -18,11 +18,18 @@ Statuses of a check result:
 - ``validated_by_adapter`` — an invalid configuration that convspec's own adapter code (the
   command backend, ``FunctionBackend``) refused before the implementation ran: the
   implementation's own validation was not exercised.
+
+A stream of generated cases explores its whole budget and groups its non-conforming results into
+*failure clusters* (:class:`FailureCluster`, built by :mod:`convspec.conformance.clusters`): one
+per distinct signature, each with a likely cause and one shrunk representative, which is the
+stream's only recorded result for that cluster (``CheckResult.cluster`` names it). ``BackendRun``
+also carries the pairwise feature coverage of its generated cases (:mod:`convspec.conformance.coverage`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shlex
 import sys
@@ -32,11 +39,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..spec import SPEC_VERSION, clause_title
+from ..spec import OPS, SPEC_VERSION, clause_title
 from .cases import Case
 from .compare import Comparison, Worst
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 STATUSES = ("passed", "failed", "unsupported", "unsupported_raised", "errored", "crashed", "timed_out",
             "known_failure", "validated_by_adapter")
 NONCONFORMING = ("failed", "errored", "crashed", "timed_out")
@@ -137,6 +144,8 @@ class CheckResult:
     backend_spec: str = ""
     launch: Launch = field(default_factory=Launch)
     expected: dict[str, Any] | None = None
+    #: id of the failure cluster this result represents ("" for none; see FailureCluster).
+    cluster: str = ""
 
     @property
     def worst(self) -> Comparison | None:
@@ -203,6 +212,7 @@ class CheckResult:
             "message": self.message, "max_ratio": self.max_ratio, "seconds": round(self.seconds, 6),
             "comparisons": [c.to_json() for c in self.comparisons],
             "reproducer": self.reproducer() if self.observed_status in NONCONFORMING else None,
+            "cluster": self.cluster or None,
         }
         if self.expected is not None:
             out["expected_failure"] = dict(self.expected)
@@ -217,6 +227,7 @@ class CheckResult:
             comparisons=[_comparison_from_json(c) for c in obj.get("comparisons", ())],
             seconds=float(obj.get("seconds", 0.0)), backend_spec=backend_spec, launch=launch or Launch(),
             expected=dict(obj["expected_failure"]) if obj.get("expected_failure") else None,
+            cluster=obj.get("cluster") or "",
         )
 
 
@@ -243,6 +254,77 @@ def _comparison_from_json(obj: Mapping[str, Any]) -> Comparison:
 
 
 @dataclass
+class FailureCluster:
+    """One distinct way a stream of generated cases failed: its signature, its likely cause in
+    words, how many cases failed that way, and the minimal case that represents it.
+
+    The signature is the stream's op and check, the status, the clause (ERR-BOUND-1, ERR-EXACT-1
+    and ERR-STAT-1 count as one: the same wrong value, judged at the strictness the data allows),
+    the exception type of an ``errored`` or ``crashed`` case, and ``conditions``: the features
+    (``convspec/spec/features.py``, or ``dtype=``/``rank=``/``data=`` when no feature does) that
+    the cluster's failing cases all have and passing cases do not.
+    """
+
+    id: str
+    op: str
+    check: str
+    status: str
+    clauses: tuple[str, ...]
+    exception: str = ""
+    conditions: tuple[str, ...] = ()
+    shared: tuple[str, ...] = ()
+    cause: str = ""
+    count: int = 0
+    passing_with: int = 0
+    explored: int = 0
+    representative: str = ""
+    shrunk: bool = False
+    examples: tuple[str, ...] = ()
+    note: str = ""
+    #: every check that found it (``check`` is the representative's)
+    checks: tuple[str, ...] = ()
+
+    def is_representative(self, result: CheckResult) -> bool:
+        return (result.cluster == self.id and result.check == self.check and result.case is not None
+                and result.case.descriptor == self.representative)
+
+    @property
+    def signature(self) -> str:
+        """E.g. ``conv differential failed ERR-EXACT-1 | groups``."""
+        parts = [self.op, self.check, self.status, "/".join(self.clauses)]
+        if self.exception:
+            parts.append(self.exception)
+        return " ".join(parts) + (" | " + " + ".join(self.conditions) if self.conditions else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "op": self.op, "check": self.check, "status": self.status,
+                "clauses": list(self.clauses), "exception": self.exception, "conditions": list(self.conditions),
+                "shared": list(self.shared), "cause": self.cause, "count": self.count,
+                "passing_with": self.passing_with, "explored": self.explored,
+                "representative": self.representative, "shrunk": self.shrunk, "examples": list(self.examples),
+                "note": self.note, "checks": list(self.checks), "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> FailureCluster:
+        return cls(id=obj["id"], op=obj["op"], check=obj["check"], status=obj["status"],
+                   clauses=tuple(obj.get("clauses", ())), exception=obj.get("exception", ""),
+                   conditions=tuple(obj.get("conditions", ())), shared=tuple(obj.get("shared", ())),
+                   cause=obj.get("cause", ""), count=int(obj.get("count", 0)),
+                   passing_with=int(obj.get("passing_with", 0)), explored=int(obj.get("explored", 0)),
+                   representative=obj.get("representative", ""), shrunk=bool(obj.get("shrunk", False)),
+                   examples=tuple(obj.get("examples", ())), note=obj.get("note", ""),
+                   checks=tuple(obj.get("checks", ())))
+
+
+def case_size(result: CheckResult) -> int:
+    """Elements of the case's input and weight (0 without a case): smaller reproducers first."""
+    if result.case is None:
+        return 0
+    params = result.case.params
+    return sum(math.prod(params.get(key) or ()) for key in ("input_shape", "weight_shape") if params.get(key))
+
+
+@dataclass
 class BackendRun:
     """Everything one backend did in a run."""
 
@@ -259,6 +341,19 @@ class BackendRun:
     #: :func:`convspec.conformance.xfail.apply_xfail`): its keys, reason, link, strict, and
     #: ``outcome`` "known failure", "unexpectedly passed" or "not run", with ``matched`` results.
     expected_failures: list[dict[str, Any]] = field(default_factory=list)
+    clusters: list[FailureCluster] = field(default_factory=list)
+    #: op -> pairwise feature coverage of the generated cases that ran (coverage.PairCoverage.to_json)
+    pair_coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def failures(self) -> list[CheckResult]:
+        """The non-conforming results, per op (in the op table's order) the minimal cases of its
+        failure clusters first (largest cluster first), then the others from the smallest case up."""
+        ops = list(OPS)
+        bad = [r for r in self.results if r.status in NONCONFORMING]
+        order = {id(r): i for i, r in enumerate(bad)}
+        rank = {id(r): n for r in bad for n, c in enumerate(self.clusters) if c.is_representative(r)}
+        return sorted(bad, key=lambda r: (ops.index(r.op) if r.op in ops else len(ops), rank.get(id(r), len(rank)),
+                                          case_size(r), order[id(r)]))
 
     def counts(self) -> Counter[str]:
         return Counter(r.status for r in self.results)
@@ -295,7 +390,8 @@ class BackendRun:
                 "harness_seconds": round(self.harness_seconds, 3), "backend_seconds": round(self.backend_seconds, 3),
                 "load_error": self.load_error, "launch": self.launch.to_json(),
                 "expected_failures": [dict(entry) for entry in self.expected_failures],
-                "results": [r.to_json() for r in self.results]}
+                "results": [r.to_json() for r in self.results],
+                "clusters": [c.to_json() for c in self.clusters], "pair_coverage": self.pair_coverage}
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> BackendRun:
@@ -304,7 +400,9 @@ class BackendRun:
                    results=[CheckResult.from_json(r, obj.get("spec", ""), launch) for r in obj.get("results", ())],
                    seconds=obj.get("seconds", 0.0), harness_seconds=obj.get("harness_seconds", 0.0),
                    backend_seconds=obj.get("backend_seconds", 0.0), load_error=obj.get("load_error"), launch=launch,
-                   expected_failures=[dict(entry) for entry in obj.get("expected_failures", ())])
+                   expected_failures=[dict(entry) for entry in obj.get("expected_failures", ())],
+                   clusters=[FailureCluster.from_json(c) for c in obj.get("clusters", ())],
+                   pair_coverage={op: dict(value) for op, value in obj.get("pair_coverage", {}).items()})
 
 
 def environment() -> dict[str, str]:
@@ -349,7 +447,8 @@ class Results:
         return 0 if self.conformant else 1
 
     def failures(self) -> list[CheckResult]:
-        return [r for run in self.backends for r in run.results if r.status in NONCONFORMING]
+        """Every backend's non-conforming results, in :meth:`BackendRun.failures` order."""
+        return [r for run in self.backends for r in run.failures()]
 
     def known_failures(self) -> list[CheckResult]:
         """Non-conformances an expected-failures file records (``--xfail``)."""

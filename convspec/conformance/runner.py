@@ -27,8 +27,10 @@ from ..spec.accuracy import error_bound, nonlocal_terms, terms_per_output
 from ..spec.features import features_of
 from .cases import INTEGER_RECIPES, SPECIAL_RECIPES, Case
 from .compare import Comparison, compare, statistical_test, wants_statistics
+from .clusters import merge_clusters
 from .invoke import BackendFailure, Call, Invoker
-from .results import FAMILIES, NONCONFORMING, BackendRun, CheckResult, Launch, Results, python_path_for
+from .results import (FAMILIES, NONCONFORMING, BackendRun, CheckResult, FailureCluster, Launch, Results, case_size,
+                      python_path_for)
 
 if TYPE_CHECKING:
     from .xfail import XfailEntry
@@ -574,52 +576,123 @@ def check_invalid(ctx: CheckContext, entry: Any) -> CheckResult:
 
 
 # -- streams of generated cases ---------------------------------------------------------------------
-def run_stream(ctx: CheckContext, strategy: Any, check: Callable[[Case], list[CheckResult]],
-               max_examples: int, record: Callable[[CheckResult], None]) -> None:
-    """Run ``check`` on up to ``max_examples`` drawn cases; shrink the first non-conformance.
+#: Exploration of a stream ends at its first time-out: each one costs a whole --timeout, and a
+#: backend that hangs on one case tends to hang on its neighbours (the cluster is still reported).
+MAX_STREAM_TIMEOUTS = 1
 
-    Passing results are recorded until the first failure; after shrinking, only the minimal
-    failing case is recorded for that stream.
+
+@dataclass
+class StreamOutcome:
+    """What a stream did: the cases that ran (a result other than unsupported) and its clusters."""
+
+    cases: list[Case]
+    clusters: list[FailureCluster]
+
+
+def run_stream(ctx: CheckContext, strategy: Any, check: Callable[[Case], list[CheckResult]],
+               max_examples: int, record: Callable[[CheckResult], None], *, name: str = "") -> StreamOutcome:
+    """Run ``check`` on up to ``max_examples`` drawn cases and record every distinct failure once,
+    shrunk to a minimal case.
+
+    1. *Explore*: hypothesis draws the whole budget without shrinking; each distinct case is
+       checked once and its results kept; failures do not stop the search (a time-out does:
+       :data:`MAX_STREAM_TIMEOUTS`). Passing and unsupported results are recorded in order.
+    2. *Cluster* the non-conforming results (:func:`clusters.group_failures`): key (check, status,
+       clause, exception type) and the features the failing cases share and passing ones lack.
+    3. *Shrink* one representative per cluster: a second hypothesis run with the same seed draws
+       the same cases, answered from the kept results without calling the backend, up to the
+       first case failing like the cluster, then shrinks it under that predicate (only new shrink
+       candidates call the backend; none after a time-out). Crashed and timed-out clusters are
+       not re-run: their smallest case represents them. Only representatives are recorded.
+
+    Hypothesis' own multi-bug mode tells bugs apart by exception type and raising line only, and
+    would shrink every one of them, hung cases included; the runner's clusters use the spec's
+    features instead, and skip what is costly to re-run.
     """
+    from .clusters import NOT_RERUN, build_clusters, group_failures, matches
+
+    explored: dict[str, tuple[Case, list[CheckResult]]] = {}
+    known: dict[str, list[CheckResult]] = {}
+    state = {"timeouts": 0, "calls_stopped": False}
+
+    def checked(case: Case) -> list[CheckResult] | None:
+        """The case's results: kept ones, else a new check (None once calls have stopped)."""
+        descriptor = case.descriptor
+        if descriptor in known:
+            return known[descriptor]
+        if state["calls_stopped"]:
+            return None
+        results = check(case)
+        known[descriptor] = results
+        if any(r.status == "timed_out" for r in results):
+            state["timeouts"] += 1
+            state["calls_stopped"] = state["timeouts"] >= MAX_STREAM_TIMEOUTS
+        return results
+
+    def explore(case: Case) -> None:
+        if case.descriptor not in known:
+            results = checked(case)
+            if results is not None:
+                explored[case.descriptor] = (case, results)
+
+    if not _hypothesis_run(ctx, strategy, explore, max_examples, shrink=False):
+        return StreamOutcome([], [])
+    outcomes = [result for _, results in explored.values() for result in results]
+    for result in outcomes:
+        if result.status not in NONCONFORMING:
+            record(result)
+    ran = [case for case, results in explored.values() if any(r.status != "unsupported" for r in results)]
+    groups = group_failures(outcomes)
+    if not groups:
+        return StreamOutcome(ran, [])
+    op = groups[0].members[0].op
+
+    def representative(group: Any) -> tuple[CheckResult, bool, str]:
+        smallest = min(group.members, key=case_size)
+        if group.key[1] in NOT_RERUN:
+            return smallest, False, f"not shrunk: a {group.key[1].replace('_', ' ')} case is not run again"
+        if not ctx.settings.shrink:
+            return smallest, False, ""
+        state["calls_stopped"] = False  # each shrink may call the backend until its own time-out
+        state["timeouts"] = 0
+
+        def body(case: Case) -> None:
+            for result in checked(case) or ():
+                if matches(result, group.key, group.conditions):
+                    raise _Stop(result)
+
+        try:
+            _hypothesis_run(ctx, strategy, body, max_examples, shrink=True)
+        except _Stop as stop:
+            return stop.result, True, ""
+        except Exception as exc:  # noqa: BLE001 - e.g. hypothesis' Flaky: keep the unshrunk case
+            return smallest, False, f"not shrunk: {type(exc).__name__} on replay (is the backend deterministic?)"
+        return smallest, False, "not shrunk: the replay did not reach the cluster"
+
+    clusters = build_clusters(groups, op, len(explored), f"{op}/{name or groups[0].key[0]}", representative)
+    for _, result in clusters:
+        record(result)
+    return StreamOutcome(ran, [cluster for cluster, _ in clusters])
+
+
+def _hypothesis_run(ctx: CheckContext, strategy: Any, body: Callable[[Case], None], max_examples: int,
+                    shrink: bool) -> bool:
+    """Run ``body`` on drawn cases under the run's seed; False when every draw was filtered out
+    (unsupported: the catalogue reports those). Exceptions of ``body`` propagate, shrunk."""
     from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
     from hypothesis.database import DirectoryBasedExampleDatabase
     from hypothesis.errors import Unsatisfiable
 
-    state: dict[str, Any] = {"failed": None}
-
-    def body(case: Case) -> None:
-        results = check(case)
-        bad = next((r for r in results if r.status in NONCONFORMING), None)
-        if bad is not None:
-            state["failed"] = bad
-            state["others"] = [r for r in results if r is not bad and r.status in NONCONFORMING]
-            raise _Stop(bad)
-        if state["failed"] is None:
-            for result in results:
-                record(result)
-
-    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if ctx.settings.shrink else [])
-    database = DirectoryBasedExampleDatabase(ctx.settings.database) if ctx.settings.database else None
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
+    database = DirectoryBasedExampleDatabase(ctx.settings.database) if ctx.settings.database and shrink else None
     test = settings(max_examples=max_examples, deadline=None, database=database, phases=phases,
                     suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
                     report_multiple_bugs=False, print_blob=False)(given(strategy)(body))
-    test = seed(ctx.settings.seed)(test)
     try:
-        test()
-    except _Stop as stop:
-        record(stop.result)
-        for other in state.get("others", []):
-            record(other)
+        seed(ctx.settings.seed)(test)()
     except Unsatisfiable:
-        return  # every drawn case was filtered out as unsupported: the catalogue reports those
-    except BaseException as exc:  # noqa: BLE001 - hypothesis' Flaky & co. after a failure
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        if state["failed"] is None:
-            raise
-        failed = state["failed"]
-        failed.message += f" (not reproducible on replay: {type(exc).__name__}; the backend may be nondeterministic)"
-        record(failed)
+        return False
+    return True
 
 
 # -- the whole run ----------------------------------------------------------------------------------
@@ -636,6 +709,7 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
     from . import strategies
     from .catalogue import INVALID, catalogue_cases
     from .defaults import default_cases, run_defaults
+    from .coverage import pair_coverage
     from .properties import PROPERTIES
 
     started = time.perf_counter()
@@ -669,6 +743,13 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
         from hypothesis import strategies as st
 
         return st.one_of(rich.filter(supported), plain) if plain is not None else rich.filter(supported)
+
+    exercised: dict[str, list[frozenset[str]]] = {}
+
+    def streamed(op: str, outcome: StreamOutcome) -> None:
+        """Keep a stream's clusters, and the features of its cases for the pairwise coverage."""
+        run.clusters += outcome.clusters
+        exercised.setdefault(op, []).extend(features_of(c.op, c.params_object) for c in outcome.cases)
 
     def run_case(case: Case, repeat: bool = False) -> None:
         if "differential" in checks or "hygiene" in checks or (
@@ -711,14 +792,16 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
                 continue
             if "differential" in checks or "oracle" in checks or "hygiene" in checks:
                 say(f"{backend.name}: {op} generated cases")
-                run_stream(ctx, steer(strategies.cases(op, ranks=ranks, dtypes=dtypes, **size),
-                                      strategies.cases(op, ranks=ranks, dtypes=dtypes, features=False, **size)),
-                           lambda case: _stream_check(ctx, case, checks, oracle_ctx), settings.max_examples, record)
+                streamed(op, run_stream(
+                    ctx, steer(strategies.cases(op, ranks=ranks, dtypes=dtypes, **size),
+                               strategies.cases(op, ranks=ranks, dtypes=dtypes, features=False, **size)),
+                    lambda case: _stream_check(ctx, case, checks, oracle_ctx), settings.max_examples, record,
+                    name="differential"))
             if "special" in checks:
                 say(f"{backend.name}: {op} special values")
-                run_stream(ctx, steer(strategies.special_cases(op, ranks=ranks, dtypes=dtypes, **size)),
-                           lambda case: check_differential(ctx, case, "special"),
-                           max(settings.max_examples // 2, 1), record)
+                streamed(op, run_stream(ctx, steer(strategies.special_cases(op, ranks=ranks, dtypes=dtypes, **size)),
+                                        lambda case: check_differential(ctx, case, "special"),
+                                        max(settings.max_examples // 2, 1), record, name="special"))
         for name in _property_names(checks):
             prop = PROPERTIES[name]
             for op in [op for op in prop.ops if op in ops and op in backend.capabilities.ops]:
@@ -728,8 +811,9 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
                                    None, None, f"{lacking[0]} (every case of this property uses it)"))
                     continue
                 say(f"{backend.name}: property {name} on {op}")
-                run_stream(ctx, steer(prop.strategy(op, ranks=ranks, dtypes=dtypes, **size)),
-                           functools.partial(prop.run, ctx), max(settings.max_examples // 2, 1), record)
+                streamed(op, run_stream(ctx, steer(prop.strategy(op, ranks=ranks, dtypes=dtypes, **size)),
+                                        functools.partial(prop.run, ctx), max(settings.max_examples // 2, 1), record,
+                                        name=name))
         if "invalid" in checks:
             say(f"{backend.name}: invalid configurations ({len(INVALID)})")
             for entry in INVALID:
@@ -739,6 +823,9 @@ def run_backend(backend: Backend, spec: str, settings: Settings, *, cases: Seque
             say(f"{backend.name}: arguments left at their defaults")
             for result in run_defaults(ctx, default_cases(ops, ranks, dtypes[0], settings.seed)):
                 record(result)
+        run.clusters = merge_clusters(run.clusters, run.results)
+        for op, feature_sets in exercised.items():
+            run.pair_coverage[op] = pair_coverage(op, feature_sets, unsupported=backend.capabilities.unsupported).to_json()
     finally:
         invoker.close()
         run.seconds = time.perf_counter() - started

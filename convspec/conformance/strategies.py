@@ -243,15 +243,19 @@ def _cases(op: str, bounds: _Bounds, dtypes: tuple[str, ...], recipes: tuple[str
 
 def _batch(draw: _Labelled, bounds: _Bounds) -> int:
     """N in [1, max_batch], and rarely N = 0 (LAYOUT-1); shrinks towards N = 1."""
-    if bounds.features and draw(st.integers(0, EMPTY_BATCH_ODDS - 1), "empty_batch_roll") == EMPTY_BATCH_ODDS - 1:
-        return 0
-    return draw(st.integers(1, bounds.max_batch), "batch")
+    empty = bounds.features and draw(st.integers(0, EMPTY_BATCH_ODDS - 1), "empty_batch_roll") == EMPTY_BATCH_ODDS - 1
+    # N is drawn either way: an empty batch must not be a shorter choice sequence, which
+    # hypothesis' shortlex order would take for the simpler case.
+    batch = draw(st.integers(1, bounds.max_batch), "batch")
+    return 0 if empty else batch
 
 
 def _kernel_and_dilation(draw: _Labelled, bounds: _Bounds, rank: int, cap: int) -> tuple[tuple[int, ...], ...]:
     """Kernel sizes k ≤ min(max_kernel, cap), then dilations keeping e = d·(k−1) + 1 ≤ cap."""
     kernel = draw.per_dim("kernel", [st.integers(1, min(bounds.max_kernel, cap))] * rank)
-    if not bounds.features:
+    # Undilated in half the cases: drawn per dim, all-ones would be rare at rank 2-3 and the
+    # pairs "no dilation + feature" seldom reached (coverage.py).
+    if not bounds.features or not draw(st.booleans(), "dilated"):
         return kernel, (1,) * rank
     # A 1-tap kernel takes any dilation (e = 1); dilation 2 there checks it is ignored.
     limits = [2 if k == 1 else min(MAX_DILATION, (cap - 1) // (k - 1)) for k in kernel]
@@ -260,8 +264,10 @@ def _kernel_and_dilation(draw: _Labelled, bounds: _Bounds, rank: int, cap: int) 
 
 
 def _strides(draw: _Labelled, bounds: _Bounds, rank: int) -> tuple[int, ...]:
-    """Strides in [1, 3]: stride > kernel (skipped input) is reachable with small kernels."""
-    if not bounds.features:
+    """Strides in [1, 3]: stride > kernel (skipped input) is reachable with small kernels.
+    Stride 1 in every dim in half the cases, so that stride-1-only paths ('same' with a padding
+    mode, ceil mode at stride 1) meet the other features (coverage.py)."""
+    if not bounds.features or not draw(st.booleans(), "strided"):
         return (1,) * rank
     return draw.per_dim("stride", [st.integers(1, MAX_STRIDE)] * rank)
 
@@ -307,7 +313,9 @@ def _channels(draw: _Labelled, bounds: _Bounds) -> tuple[int, int, int]:
     if not bounds.features:
         return 1, draw(st.integers(1, bounds.max_channels), "in_channels"), \
             draw(st.integers(1, bounds.max_channels), "out_channels")
-    groups = draw(st.integers(1, bounds.max_channels), "groups")
+    # groups = 1 in half the cases (drawn uniformly it would be a quarter): "no groups" pairs (coverage.py).
+    groups = draw(st.integers(2, bounds.max_channels), "groups") if bounds.max_channels > 1 and draw(
+        st.booleans(), "grouped") else 1
     per_group = bounds.max_channels // groups
     return groups, draw(st.integers(1, per_group), "in_channels_per_group"), \
         draw(st.integers(1, per_group), "out_channels_per_group")
@@ -328,8 +336,14 @@ def _conv_kwargs(draw_: Callable[..., Any], bounds: _Bounds) -> dict[str, Any]:
     mode = draw(st.sampled_from(MODES), "padding_mode") if bounds.features else "zeros"
     extent = [effective_kernel(k, d) for k, d in zip(kernel, dilation)]
     # Pads up to e: a pad of e puts a whole output position in the padding.
-    forms = PADDING_FORMS if bounds.features else ("zero", "valid")
-    padding, pairs = _padding(draw, forms, [min(e, cap - 1) for e in extent])
+    forms: tuple[str, ...] = PADDING_FORMS if bounds.features else ("zero", "valid")
+    limits = [min(e, cap - 1) for e in extent]
+    if mode != "zeros":  # a mode acts on padding only: draw forms that can pad (coverage.py)
+        forms = tuple(f for f in forms if f not in ("zero", "valid"))
+        # reflect needs n ≥ p + 1 (PAD-MODE-2), so o = n + 2p − e + 1 ≥ 3p + 2 − e: p ≤ (cap + e − 2)/3
+        # keeps o ≤ cap, and the arrays within the size budget.
+        limits = [min(limit, (cap + e - 2) // 3) for limit, e in zip(limits, extent)]
+    padding, pairs = _padding(draw, forms, limits)
     if pairs is None:  # 'same*': pads ≤ ⌈(e−1)/2⌉ whatever n is (PAD-4, PAD-5)
         widest = [(ceil_div(e - 1, 2),) * 2 for e in extent]
         minima, maxima = [1] * rank, [cap] * rank
