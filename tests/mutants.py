@@ -1,4 +1,4 @@
-"""Deliberately broken backends: each is a correct backend with ONE realistic bug (STYLE.md §26).
+"""Deliberately broken backends: each is a correct backend with ONE realistic bug.
 
 Used by ``tests/test_mutations.py`` (every mutant must be caught by ``run_conformance`` with its
 default settings) and ``tests/test_isolation.py`` (backends that crash, hang, exit, run away with

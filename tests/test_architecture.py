@@ -15,7 +15,7 @@ from convspec.spec import CLAUSES
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "convspec"
 
-# layer -> layers of ours it may import (DESIGN.md, "Packages and what each may import")
+# layer -> layers of ours it may import (README.md, "Development")
 ALLOWED = {
     "spec": {"spec"},
     "reference": {"spec", "reference"},
@@ -82,7 +82,7 @@ def test_spec_md_has_exactly_the_clauses_of_the_code_in_order():  # every clause
     assert spec_md_clauses() == list(CLAUSES)
 
 
-def test_every_clause_has_at_least_one_test():  # STYLE.md §22
+def test_every_clause_has_at_least_one_test():  # every clause is tested
     text = "\n".join(path.read_text() for path in (ROOT / "tests").glob("*.py") if path.name != Path(__file__).name)
     untested = [clause for clause in CLAUSES if not re.search(rf"\b{re.escape(clause)}\b", text)]
     assert untested == []
@@ -94,3 +94,23 @@ def test_every_clause_cited_in_code_exists():
         cited.update(re.findall(r"\b((?:[A-Z]+-)+\d+)\b", path.read_text()))
     unknown = sorted(c for c in cited if c not in CLAUSES and not c.startswith(("UTF-", "ISO-")))
     assert unknown == []
+
+
+def test_documents_cited_in_code_are_in_the_repository():
+    """A comment or docstring that cites ``NAME.md`` or ``docs/….md`` names a file of this repository
+    (a citation of a file readers do not have explains nothing)."""
+    missing = []
+    for folder in ("convspec", "tests", "benchmarks", "examples"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path == Path(__file__).resolve():  # this file quotes example names
+                continue
+            for cited in re.findall(r"(?<![\w/.-])((?:docs/[\w.-]+|[A-Z][A-Z_-]*)\.md)\b", path.read_text()):
+                if not (ROOT / cited).is_file():
+                    missing.append(f"{path.relative_to(ROOT)}: {cited}")
+    assert missing == []
+
+
+def test_the_document_check_catches_a_missing_file(tmp_path):
+    """The pattern above finds the citations it is meant to (a check that cannot fail checks nothing)."""
+    text = "# see DESIGN.md and docs/nowhere.md, not bench.md or tmp_path / 'r.md'"
+    assert re.findall(r"(?<![\w/.-])((?:docs/[\w.-]+|[A-Z][A-Z_-]*)\.md)\b", text) == ["DESIGN.md", "docs/nowhere.md"]

@@ -414,7 +414,7 @@ def test_invalid_arrays_are_refused():  # LAYOUT-1, DTYPE-1, GRAD-SHAPE-1
     check_invalid_arrays_are_refused(BACKEND)
 
 
-def test_docstring_examples_run():  # STYLE.md §9
+def test_docstring_examples_run():  # docstring examples are tested
     result = doctest.testmod(im2col_module)
     assert result.failed == 0 and result.attempted > 0
 

@@ -507,7 +507,7 @@ def every_case() -> list[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize("backend", [DIRECT, FFT], ids=lambda b: b.name)
-def test_every_case_is_declared_supported_in_every_dtype(backend):  # capabilities (DESIGN: declared, never silent)
+def test_every_case_is_declared_supported_in_every_dtype(backend):  # unsupported is declared, never silent
     assert backend.capabilities.unsupported == {}
     for op, params in every_case():
         for dtype in ("float16", "bfloat16", "float32", "float64"):
@@ -523,14 +523,14 @@ def test_arrays_that_do_not_match_the_params_are_refused():  # LAYOUT-1, DTYPE-1
     check_mismatched_arrays_are_refused(DIRECT)
 
 
-def test_importing_the_module_does_not_import_scipy():  # DESIGN: lazy heavy imports
+def test_importing_the_module_does_not_import_scipy():  # heavy imports are lazy
     code = ("import sys, convspec.backends.scipy_backend;"
             "print(sorted(m for m in ('scipy', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
 
-def test_docstring_examples_run():  # STYLE.md §9
+def test_docstring_examples_run():  # docstring examples are tested
     result = doctest.testmod(scipy_backend)
     assert result.attempted > 0 and result.failed == 0
 

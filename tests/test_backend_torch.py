@@ -269,7 +269,7 @@ def every_supported_case() -> list[tuple[str, Any]]:
     return cases
 
 
-def test_every_other_case_is_declared_supported_in_every_dtype():  # DESIGN: declared, never silent
+def test_every_other_case_is_declared_supported_in_every_dtype():  # unsupported is declared, never silent
     for op, params in every_supported_case():
         for dtype in ("float16", "bfloat16", "float32", "float64"):
             assert CPU.capabilities.unsupported_reason(op, params, dtype) is None, (op, params, dtype)
@@ -329,7 +329,7 @@ def test_constructor_arguments_are_checked():
             TorchBackend(device="cuda")
 
 
-def test_importing_the_module_does_not_import_torch():  # DESIGN: lazy heavy imports
+def test_importing_the_module_does_not_import_torch():  # heavy imports are lazy
     code = ("import sys, convspec.backends, convspec.backends.torch_backend;"
             "print(sorted(m for m in ('scipy', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -149,7 +149,7 @@ def test_every_cpu_builtin_loads_and_runs(name):  # CONV-SHAPE-1, DTYPE-1
     np.testing.assert_array_equal(y, np.full(ZERO_CONV.output_shape, 2.0))
 
 
-def test_builtins_are_registered_by_dotted_path():  # STYLE.md §15
+def test_builtins_are_registered_by_dotted_path():
     assert set(BUILTIN_BACKENDS) == {"naive", "im2col", "scipy", "scipy:fft", "torch", "torch:cuda", "torch:cuda:tf32"}
     assert BUILTIN_BACKENDS["scipy:fft"].kwargs == {"method": "fft"}
     assert BUILTIN_BACKENDS["torch:cuda:tf32"].kwargs == {"device": "cuda", "tf32": True}

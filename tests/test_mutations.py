@@ -1,6 +1,6 @@
 """No missed bugs: every realistic single-bug variant of a correct backend is caught by
 ``run_conformance`` with its default settings (max_examples=20, seed=0, every check family),
-and the correct backend passes the same runs (no false alarms). STYLE.md §26.
+and the correct backend passes the same runs (no false alarms).
 
 Each row of :data:`MUTANTS` names a mutant of ``tests/mutants.py``, the ops its bug touches (the
 only setting narrowed, to keep the suite fast) and **caught by**: the checks that catch it, as

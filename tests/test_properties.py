@@ -1,7 +1,7 @@
 """The oracle-free properties (convspec.conformance.properties): no false alarms on correct
 backends, and each deliberately broken backend is caught by the property meant for it.
 
-Mutants wrap a correct backend and override one method (STYLE.md §26). Every test cites the
+Mutants wrap a correct backend and override one method. Every test cites the
 clause the property enforces.
 """
 
@@ -245,7 +245,7 @@ def assert_caught(mutant_type: type, name: str, descriptor: str, clause: str) ->
 
 # -- the table -------------------------------------------------------------------------------------
 
-def test_table_names_ops_and_clauses():  # STYLE.md §7: every check cites an existing clause
+def test_table_names_ops_and_clauses():  # every check cites an existing clause
     assert PROPERTIES
     for name, prop in PROPERTIES.items():
         assert isinstance(prop, Property) and prop.name == name
@@ -255,7 +255,7 @@ def test_table_names_ops_and_clauses():  # STYLE.md §7: every check cites an ex
         assert prop.description and callable(prop.strategy) and callable(prop.run)
 
 
-def test_every_listed_property_exists():  # DESIGN.md "Checks" 2
+def test_every_listed_property_exists():
     assert set(PROPERTIES) == {
         "linearity_x", "linearity_w", "bias_shift", "adjoint", "gradient_is_transpose", "grouped_concat",
         "dilation_zero_stuffed", "stride_subsampled", "same_is_explicit", "rank_lift",
@@ -270,7 +270,7 @@ def test_properties_never_read_reference_values():  # oracle-free: only magnitud
                    for value in values)
 
 
-def test_docstring_examples_run():  # STYLE.md §9
+def test_docstring_examples_run():  # docstring examples are tested
     result = doctest.testmod(properties_module)
     assert result.failed == 0 and result.attempted > 0
 

@@ -22,7 +22,7 @@ conv_module = importlib.import_module("convspec.reference.conv")
 
 
 @pytest.mark.parametrize("name", ["window", "conv", "pool", "__init__"])
-def test_docstring_examples_run(name):  # STYLE.md §9: the examples are part of the contract
+def test_docstring_examples_run(name):  # the examples are part of the contract
     module = importlib.import_module("convspec.reference" + ("" if name == "__init__" else f".{name}"))
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0

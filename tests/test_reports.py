@@ -169,7 +169,7 @@ def test_schema_loads_as_package_data():
 
 
 def test_schema_enumerations_match_the_code():
-    """The schema's enums are the code's tables (STYLE.md §30: tables cannot drift)."""
+    """The schema's enums are the code's tables (tables cannot drift)."""
     defs = reports.load_schema()["$defs"]
     assert defs["status"]["enum"] == list(STATUSES)
     assert defs["check_result"]["properties"]["family"]["enum"] == list(FAMILIES)
@@ -439,7 +439,7 @@ def test_results_module_documents_the_schema_file():
 
 
 def test_results_schema_page_documents_every_field():
-    """docs/results-schema.md names every property of the schema (STYLE.md §30)."""
+    """docs/results-schema.md names every property of the schema."""
     page = (Path(__file__).resolve().parents[1] / "docs" / "results-schema.md").read_text(encoding="utf-8")
     schema = reports.load_schema()
     names = set(schema["properties"])

@@ -1,6 +1,6 @@
 """Every invalid configuration of SPEC.md is refused with InvalidParams naming parameter and clause.
 
-A table of invalid arguments with readable ids (STYLE.md §25): each row builds a parameter object
+A table of invalid arguments with readable ids: each row builds a parameter object
 that the spec must refuse, the clause it must cite, and a fragment of the message.
 """
 

@@ -455,7 +455,7 @@ def test_reference_of_a_vector_is_the_reference_of_its_case(vectors):
 
 
 def test_vectors_page_documents_every_manifest_key(vectors):
-    """docs/vectors.md names every key of a manifest case, its params and outputs (STYLE.md §30)."""
+    """docs/vectors.md names every key of a manifest case, its params and outputs."""
     page = (ROOT / "docs" / "vectors.md").read_text(encoding="utf-8")
     entry = read_manifest(vectors)["cases"][0]
     output = next(spec for spec in entry["outputs"].values() if spec is not None and spec["check"] == "bound")
@@ -477,7 +477,7 @@ def test_accumulation_per_input_dtype_in_the_bound_files(tmp_path):  # ERR-BOUND
     """--accumulation float16=float32: float16 cases get float32's u_acc, float64 cases their own."""
     from convspec import cli
 
-    manifest = export_vectors(tmp_path / "v", ops=["conv"], dtypes=["float16", "float64"], count=2, seed=1,
+    manifest = export_vectors(tmp_path / "v", ops=["conv"], dtypes=["float16", "float64"], count=4, seed=1,
                               include_catalogue=False, accumulation={"float16": "float32"})
     assert manifest["settings"]["accumulation"] == {"float16": "float32"}
     u_acc = {entry["case"]["dtype"]: entry["outputs"]["y"]["u_acc"] for entry in manifest["cases"]}
@@ -490,3 +490,30 @@ def test_accumulation_per_input_dtype_in_the_bound_files(tmp_path):  # ERR-BOUND
     results = check_vectors(tmp_path / "v", tmp_path / "out", accumulation={"float16": "float32"})
     assert results.exit_code == 0
     assert results.backends[0].capabilities["accumulation"] == {"float16": "float32"}
+
+
+def test_nan_ok_masks_accept_the_zero_extended_gradient_only_there(tmp_path):  # CONVT-GRAD-1, ERR-SPECIAL-1
+    """A conv_transpose_backward case with NaN inputs and cropped targets exports a ``nan_ok`` mask;
+    NaN is accepted where it is true (the zero-extended outcome), the strict value too, and a NaN
+    anywhere else is still a failure."""
+    case = "conv_transpose_backward x=2,2,2 w=2,1,2 s=1 p=1:1 outpad=0 d=1 g=1 dtype=float32 data=nan seed=0"
+    manifest = export_vectors(tmp_path / "v", cases=[case], include_catalogue=False, count=0, ops=[])
+    (entry,) = manifest["cases"]
+    spec = entry["outputs"]["dw"]
+    assert spec["nan_ok"] is not None
+    either = np.load(tmp_path / "v" / spec["nan_ok"])
+    ref = np.load(tmp_path / "v" / spec["file"])
+    assert either.any() and not np.isnan(ref[either]).any()
+    for label, where, conformant in (("strict", np.zeros_like(either), True), ("zero-extended", either, True)):
+        out = tmp_path / label
+        _perfect_outputs(tmp_path / "v", out)
+        save_array(out / spec["file"], np.where(where, np.nan, ref).astype(np.float32))
+        assert check_vectors(tmp_path / "v", out).conformant is conformant, label
+    dx = entry["outputs"]["dx"]  # no element of dx may be NaN here: it has no mask
+    assert dx["nan_ok"] is None
+    _perfect_outputs(tmp_path / "v", tmp_path / "stray")
+    stray = np.load(tmp_path / "v" / dx["file"])
+    stray.flat[0] = np.nan
+    save_array(tmp_path / "stray" / dx["file"], stray.astype(np.float32))
+    failed = check_vectors(tmp_path / "v", tmp_path / "stray")
+    assert not failed.conformant and "dx" in failed.failures()[0].message

@@ -1,7 +1,7 @@
 """Finding a backend from a name: built-ins, entry points, ``module:attr`` and ``file.py:attr``.
 
 Built-ins are registered by dotted path and imported on first use, so naming one never imports
-the others or their dependencies (STYLE.md §15, after Hypothesis' ``AVAILABLE_PROVIDERS``). Third
+the others or their dependencies (after Hypothesis' ``AVAILABLE_PROVIDERS``). Third
 parties register under the entry-point group ``convspec.backends``::
 
     [project.entry-points."convspec.backends"]
@@ -166,7 +166,7 @@ def _build(spec: str, obj: Any, *, name: str) -> Any:
 
 
 def _validated(spec: str, candidate: Any) -> Backend:
-    """``candidate`` if it meets the backend protocol (STYLE.md §14), else BackendLoadError."""
+    """``candidate`` if it meets the backend protocol, else BackendLoadError."""
     what = _describe(candidate)
     capabilities = getattr(candidate, "capabilities", None)
     if capabilities is None:
@@ -465,7 +465,7 @@ def _row(info: BackendInfo) -> list[str]:
 
 def capability_table(infos: Iterable[BackendInfo]) -> str:
     """A plain-text table, one row per backend, with unsupported features and unavailability
-    reasons listed below it; generated from the capabilities, so it cannot drift (STYLE.md §30).
+    reasons listed below it; generated from the capabilities, so it cannot drift.
 
     Examples
     --------

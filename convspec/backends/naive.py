@@ -230,8 +230,10 @@ class NaiveBackend:
         dw[g·C_g+c, m, q] = Σ_n Σ_p x[n, g·C_g+c, p] · dy̆[n, g·M+m, p·s + q·d − p_b]
         db[o] = Σ_n Σ_t dy[n, o, t]
 
-        dy̆ is dy extended by zeros, as in the conv that dx is; dw reads it the same way, the weight
-        gradient of that conv (so 0·inf is NaN in both, as in conv_backward's dw).
+        dy̆ is dy extended by zeros over the cropped targets, as in the conv that dx is; dw reads it
+        the same way, the weight gradient of that conv. Where such a zero meets an infinite or NaN x
+        (or w) the product is NaN: the zero-extended outcome, which CONVT-GRAD-1 accepts beside the
+        strict term-wise value.
         """
         dtype = to_dtype(check_arrays("conv_transpose_backward", params, {"x": x, "w": w, "dy": dy}))
         x64, w64, dy64 = widen(x), widen(w), widen(dy)

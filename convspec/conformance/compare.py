@@ -1,4 +1,4 @@
-"""Applying the error model to arrays: one structured comparison per output (STYLE.md §20).
+"""Applying the error model to arrays: one structured comparison per output.
 
 The formulas live in :mod:`convspec.spec.accuracy`; this module applies them element-wise and
 records what a report needs: how many elements broke which rule, the worst one (index, value,
@@ -151,7 +151,7 @@ def compare(
         if bad.any():
             return _fail(comparison, bad, out64, ref, "ERR-EXACT-1", exact_rule)
     if bound is None:
-        if mag is None:  # engine self-check (STYLE.md §21): never counted against a backend
+        if mag is None:  # engine self-check: never counted against a backend
             raise InternalError(f"comparing {name!r} under a bound needs its magnitude")
         bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation, input_precision=input_precision)
         # ERR-SPECIAL-1 (3): where mag·(1 + α·K·u_acc) overflows the output dtype, anything goes.

@@ -3,7 +3,7 @@
 Each property computes one problem two ways with the backend under test — e.g. a strided conv and
 the stride-1 conv subsampled — and requires the two to agree. The reference is used only for the
 magnitudes ``mag = op(|x|, |w|, |b|)`` of the error model, never for values, so every check here
-still holds if the reference were wrong (DESIGN.md "Checks" 2).
+still holds if the reference were wrong.
 
 Two backend computations A and B of one quantity, each within its own ERR-BOUND-1 bound of the
 exact answer, satisfy

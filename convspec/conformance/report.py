@@ -1,6 +1,6 @@
 """Turning results into text: the terminal summary and the failure details.
 
-Results carry structure only (STYLE.md §20); this module is where it becomes prose.
+Results carry structure only; this module is where it becomes prose.
 """
 
 from __future__ import annotations

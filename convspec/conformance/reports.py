@@ -14,7 +14,7 @@
   of its own (:func:`render_speed`).
 
 ``write_report(results, path, bench=...)`` picks the format from the suffix. Results carry structure only
-(STYLE.md §20); this module and :mod:`convspec.conformance.report` (terminal) turn it into prose.
+this module and :mod:`convspec.conformance.report` (terminal) turn it into prose.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each strategy draws the *parameters* first — rank, groups, kernel, dilation, stride, padding
 form, pads, padding mode, ceil mode — and then derives the spatial sizes from them, so every case
 is valid by construction: ``case.build()`` never raises and no draw is thrown away
-(STYLE.md §18). Choices are ordered so that shrinking moves towards the plainest problem:
+Choices are ordered so that shrinking moves towards the plainest problem:
 stride 1, no dilation, zero padding, groups 1, ``'zeros'`` mode, no bias, floor mode, and the
 first data recipe (``"impulse"`` by default, a single 1 in ``x``).
 

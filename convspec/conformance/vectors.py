@@ -161,6 +161,7 @@ def export_vectors(
                 save_array(root / spec["file"], np.asarray(arrays[name]))
         ref, mags, k_of = reference.evaluate(op, arrays, params), reference.magnitude(op, arrays, params), \
             terms_per_output(op, params)
+        nan_ok = reference.zero_extension_nan(op, arrays, params)
         for name, spec in entry["outputs"].items():
             if spec is None:
                 continue
@@ -170,7 +171,7 @@ def export_vectors(
             spec["reference_dtype"] = "int64" if name == "indices" else "float64"
             if op == "max_pool":
                 spec.update(check="exact" if name == "y" else "indices", mag=None, bound=None, exact_mask=None,
-                            K=None)
+                            nan_ok=None, K=None)
                 continue
             mag = np.asarray(mags[name], np.float64)
             k = k_of[name]
@@ -180,8 +181,13 @@ def export_vectors(
             mask = exact_mask(op, case, params, arrays, mag, acc)
             if mask is not None and mask.any():
                 np.save(root / f"{stem}.exact.npy", mask)
+            either = nan_ok.get(name)
+            either = None if either is None else either & ~np.isnan(np.asarray(value, np.float64))
+            if either is not None and either.any():
+                np.save(root / f"{stem}.nan_ok.npy", either)
             spec.update(check="bound", mag=f"{stem}.mag.npy", bound=f"{stem}.bound.npy",
-                        exact_mask=f"{stem}.exact.npy" if mask is not None and mask.any() else None, K=k,
+                        exact_mask=f"{stem}.exact.npy" if mask is not None and mask.any() else None,
+                        nan_ok=f"{stem}.nan_ok.npy" if either is not None and either.any() else None, K=k,
                         alpha=ALPHA, u_out=UNIT_ROUNDOFF[case.dtype],
                         u_acc=UNIT_ROUNDOFF[acc], u_in=0.0, tiny=TINY[case.dtype])
         entries.append(entry)

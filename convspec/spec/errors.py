@@ -1,4 +1,4 @@
-"""One exception hierarchy for the whole of convspec (STYLE.md §27).
+"""One exception hierarchy for the whole of convspec.
 
 ``ConvSpecError`` is the root. ``InvalidParams`` (also a ``ValueError``) is what the spec raises
 for a configuration SPEC.md declares invalid; its message names the parameter, the value, the

@@ -1,7 +1,7 @@
 """Normalising per-dim arguments and resolving every padding form to explicit pads.
 
 Downstream code (reference, backends, checks) only ever sees ``((before, after), ...)``
-(STYLE.md §5). The requested form is kept beside the pads so reports can show it and a backend
+The requested form is kept beside the pads so reports can show it and a backend
 with a native ``same`` may use it.
 """
 

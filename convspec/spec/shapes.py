@@ -1,4 +1,4 @@
-"""Output-size formulas, each written once, in integer arithmetic (STYLE.md §6).
+"""Output-size formulas, each written once, in integer arithmetic.
 
 All functions work on one spatial dim: ``n`` input size, ``k`` kernel size, ``s`` stride,
 ``d`` dilation, ``pads = (p_before, p_after)``. Callers map them over the spatial dims.
