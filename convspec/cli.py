@@ -238,6 +238,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     return results.exit_code
 
 
+def cmd_survey(args: argparse.Namespace) -> int:
+    from .conformance.reports import write_report
+    from .conformance.runner import print_progress
+    from .conformance.survey import RUNTIMES, run_survey, write_survey
+
+    runtimes = RUNTIMES
+    if args.runtimes:
+        known = {runtime.spec: runtime for runtime in RUNTIMES}
+        unknown = [spec for spec in args.runtimes if spec not in known]
+        if unknown:
+            raise UsageError(f"--runtimes: {unknown[0]!r} is not a runtime of the survey ({', '.join(known)})")
+        runtimes = tuple(known[spec] for spec in args.runtimes)
+    try:
+        results, rows = run_survey(runtimes, seed=args.seed, max_examples=args.max_examples, timeout=args.timeout,
+                                   progress=None if args.quiet else print_progress)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(results.summary())
+    command = " ".join(["convspec survey", *sys.argv[2:]]) if sys.argv[1:2] == ["survey"] else "convspec survey"
+    for path in write_survey(results, rows, args.markdown, args.html, command=command):
+        print(f"written: {path}", file=sys.stderr)
+    if args.json:
+        write_report(results, args.json)
+        print(f"written: {args.json}", file=sys.stderr)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
@@ -383,6 +410,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench_parser = sub.add_parser("bench", help="time forward and backward on standard layer suites")
     bench.add_arguments(bench_parser)
     bench_parser.set_defaults(func=bench.main)
+
+    survey = sub.add_parser("survey", help="check every installed runtime (torch, onnx, onnxruntime, jax, scipy) and "
+                                           "write the conformance matrix of the field")
+    survey.add_argument("--markdown", default="docs/conformance-matrix.md", metavar="FILE",
+                        help="Markdown page (default docs/conformance-matrix.md)")
+    survey.add_argument("--html", default="docs/conformance-matrix.html", metavar="FILE",
+                        help="HTML page (default docs/conformance-matrix.html)")
+    survey.add_argument("--json", metavar="FILE", help="also the results as JSON")
+    survey.add_argument("--runtimes", nargs="+", metavar="SPEC", help="only these runtimes of the survey")
+    survey.add_argument("--seed", type=int, default=0)
+    survey.add_argument("--max-examples", type=_positive_int, default=20,
+                        help="generated cases per op and check (default 20)")
+    survey.add_argument("--timeout", type=_seconds, default=None, metavar="S",
+                        help="seconds per backend call before it counts as timed out (default 60)")
+    survey.add_argument("--quiet", action="store_true", help="no progress lines")
+    survey.set_defaults(func=cmd_survey)
 
     report = sub.add_parser("report", help="render or merge saved results (and bench results) into one report")
     report.add_argument("results", nargs="+",

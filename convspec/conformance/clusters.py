@@ -196,6 +196,8 @@ def group_failures(outcomes: Sequence[CheckResult]) -> list[Group]:
 
 def _phrase(attribute: str) -> str:
     """A feature or attribute in words: ``groups`` -> ``groups > 1``."""
+    if attribute == "bias":  # "a bias is added" reads wrongly after "with"
+        return "a bias"
     if attribute in FEATURES:
         text = FEATURES[attribute].split(" [")[0].split(", ")[0]
         for prefix in ("avg pool with ", "pooling with ", "avg pool "):
