@@ -411,7 +411,7 @@ def environment() -> dict[str, str]:
 
     env = {"python": sys.version.split()[0], "numpy": numpy.__version__, "platform": platform.platform(),
            "machine": platform.machine(), "processor": platform.processor() or platform.machine()}
-    for module in ("scipy", "torch"):
+    for module in ("scipy", "torch", "onnx", "onnxruntime", "jax"):
         loaded = sys.modules.get(module)
         if loaded is not None:
             env[module] = getattr(loaded, "__version__", "?")
