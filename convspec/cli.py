@@ -12,6 +12,7 @@ invalid parameters, or a backend that could not be loaded. Errors are one line, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -47,6 +48,26 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _seed_range(text: str) -> list[int]:
+    first, dash, last = text.partition("-")
+    try:
+        seeds = list(range(int(first), int(last) + 1)) if dash else [int(first)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds A-B (e.g. 0-99), got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expected seeds A-B with A <= B, got {text!r}")
+    return seeds
+
+
+def _duration(text: str) -> float:
+    from .conformance.campaign import parse_budget
+
+    try:
+        return parse_budget(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seconds(text: str) -> float:
@@ -216,13 +237,31 @@ def cmd_check(args: argparse.Namespace) -> int:
                 case.build()
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-    results = run_conformance(
-        backends, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes,
-        checks=checks, max_examples=args.max_examples, seed=args.seed, cases=cases, oracle=oracle,
-        isolate=args.isolate, timeout=args.timeout, memory_limit=args.memory_limit, catalogue=not args.no_catalogue,
-        database=args.database,
-        progress=None if args.quiet else print_progress,
-    )
+    jobs = args.jobs or os.cpu_count() or 1
+    campaign = args.seeds or args.budget or args.scheduler or args.cache or (jobs > 1 and not cases)
+    if campaign and cases:
+        raise UsageError("--case runs the named cases in this process: drop --seeds, --budget, --scheduler and "
+                         "--cache")
+    if campaign:
+        from .conformance.campaign import print_campaign_progress, run_campaign
+
+        try:
+            results = run_campaign(
+                args.backends, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes, checks=checks,
+                max_examples=args.max_examples, seeds=args.seeds, seed=args.seed, budget=args.budget, jobs=jobs,
+                scheduler=args.scheduler, cache=args.cache, oracle=args.oracle, isolate=args.isolate,
+                timeout=args.timeout, memory_limit=args.memory_limit, catalogue=not args.no_catalogue,
+                database=args.database, progress=None if args.quiet else print_campaign_progress)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    else:
+        results = run_conformance(
+            backends, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes,
+            checks=checks, max_examples=args.max_examples, seed=args.seed, cases=cases, oracle=oracle,
+            isolate=args.isolate, timeout=args.timeout, memory_limit=args.memory_limit,
+            catalogue=not args.no_catalogue, database=args.database,
+            progress=None if args.quiet else print_progress,
+        )
     for run, spec in zip(results.backends, args.backends):
         # Reproducers name the backend, the oracle and the PYTHONPATH as this command line did.
         run.adopt(spec, replace(run.launch, python_path=python_path_for(spec), oracle=args.oracle))
@@ -374,6 +413,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="expected failures (TOML or JSON): reported as known failures, not counted")
     check.add_argument("--no-catalogue", action="store_true", help="skip the named edge cases")
     check.add_argument("--database", metavar="DIR", help="keep hypothesis' example database here to replay failures")
+    check.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                       help="worker processes (default: every core); 1 runs in this process")
+    check.add_argument("--seeds", type=_seed_range, metavar="A-B",
+                       help="a campaign over seeds A..B (inclusive), e.g. 0-99, instead of --seed")
+    check.add_argument("--budget", type=_duration, metavar="TIME",
+                       help="a deep run: seeds --seed, --seed + 1, ... until TIME is spent (90s, 10m, 2h)")
+    check.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run shards on a Dask distributed cluster (tcp://HOST:8786), or 'local' for an "
+                            "embedded one of --jobs workers")
+    check.add_argument("--cache", metavar="DIR",
+                       help="keep finished shards here; a rerun with the same settings skips them (resumable)")
     check.add_argument("--quiet", action="store_true", help="no progress lines")
     check.set_defaults(func=cmd_check)
 
