@@ -237,23 +237,25 @@ def cmd_check(args: argparse.Namespace) -> int:
                 case.build()
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-    jobs = args.jobs or os.cpu_count() or 1
-    campaign = args.seeds or args.budget or args.scheduler or args.cache or (jobs > 1 and not cases)
-    if campaign and cases:
-        raise UsageError("--case runs the named cases in this process: drop --seeds, --budget, --scheduler and "
-                         "--cache")
-    if campaign:
-        from .conformance.campaign import print_campaign_progress, run_campaign
+    if cases is None:  # a campaign: shards on --jobs processes (serial with --jobs 1) or a Dask cluster
+        from .conformance.campaign import ShardProgress, run_campaign
 
+        progress = None if args.quiet else ShardProgress()
         try:
             results = run_campaign(
                 args.backends, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes, checks=checks,
-                max_examples=args.max_examples, seeds=args.seeds, seed=args.seed, budget=args.budget, jobs=jobs,
-                scheduler=args.scheduler, cache=args.cache, oracle=args.oracle, isolate=args.isolate,
-                timeout=args.timeout, memory_limit=args.memory_limit, catalogue=not args.no_catalogue,
-                database=args.database, progress=None if args.quiet else print_campaign_progress)
+                max_examples=args.max_examples, seeds=args.seeds, seed=args.seed, budget=args.budget,
+                jobs=args.jobs or os.cpu_count() or 1, scheduler=args.scheduler, cache=args.cache, oracle=args.oracle,
+                isolate=args.isolate, timeout=args.timeout, memory_limit=args.memory_limit,
+                catalogue=not args.no_catalogue, database=args.database, progress=progress)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+        finally:
+            if progress is not None:
+                progress.close()
+    elif args.seeds or args.budget or args.scheduler or args.cache:
+        raise UsageError("--case runs the named cases in this process: drop --seeds, --budget, --scheduler and "
+                         "--cache")
     else:
         results = run_conformance(
             backends, ops=args.ops, ranks=args.ranks, dtypes=args.dtypes,

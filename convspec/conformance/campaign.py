@@ -391,17 +391,45 @@ def _union(a: PairCoverage, b: PairCoverage) -> PairCoverage:
                         missing=missing)
 
 
-def print_campaign_progress(done: int, total: int, cached: int, label: str, *, started: list[float] = []) -> None:  # noqa: B006
-    """Progress of a campaign on stderr: one live line on a terminal (rich), plain lines otherwise."""
-    del label
-    now = time.monotonic()
-    if not started:
-        started.append(now)
-    elapsed = now - started[0]
-    rate = (done - cached) / elapsed if elapsed > 0 and done > cached else 0.0
-    eta = f", ETA {max(total - done, 0) / rate:.0f} s" if rate > 0 else ""
-    line = f"  … {done}/{total} shards ({cached} cached), {elapsed:.0f} s{eta}"
-    if sys.stderr.isatty():
-        print("\r" + line, end="" if done < total else "\n", file=sys.stderr, flush=True)
-    else:
-        print(line, file=sys.stderr, flush=True)
+class ShardProgress:
+    """Progress of a campaign on ``stream``: one live line on a terminal (rich: shards done of
+    total, cached, elapsed, ETA), or, when the stream is not a terminal, a plain line at most every
+    ``interval`` seconds and one at the end. Call it as ``progress(done, total, cached, label)``;
+    :meth:`close` ends the live line."""
+
+    def __init__(self, stream: Any = None, interval: float = 10.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self.started = time.monotonic()
+        self.last = -interval
+        self._live: Any = None
+        self._task: Any = None
+        if getattr(self.stream, "isatty", lambda: False)():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+                TimeRemainingColumn
+
+            self._live = Progress(TextColumn("  shards"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[cached]} cached"), TimeElapsedColumn(),
+                                  TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[label]}"),
+                                  console=Console(file=self.stream), transient=False)
+            self._task = self._live.add_task("campaign", total=None, cached=0, label="")
+            self._live.start()
+
+    def __call__(self, done: int, total: int, cached: int, label: str) -> None:
+        if self._live is not None:
+            self._live.update(self._task, completed=done, total=total, cached=cached, label=label[:60])
+            return
+        now = time.monotonic()
+        if now - self.last < self.interval and done < total:
+            return
+        self.last = now
+        elapsed = now - self.started
+        rate = (done - cached) / elapsed if done > cached and elapsed > 0 else 0.0
+        eta = f", ETA {(total - done) / rate:.0f} s" if rate > 0 and done < total else ""
+        print(f"  … {done}/{total} shards ({cached} cached), {elapsed:.0f} s{eta}: {label}", file=self.stream,
+              flush=True)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
