@@ -70,3 +70,30 @@ def test_unsupported_features_are_skips_with_the_reason(tmp_path):
 def test_nothing_runs_without_the_option(tmp_path):
     done = _pytest(tmp_path)
     assert done.returncode == 5  # pytest's "no tests collected"
+
+
+def test_under_xdist_the_workers_split_the_shards(tmp_path):
+    """``pytest -n 2``: one item per shard, each run by one worker; the bug is still found, with
+    its clause and reproducer, and a conformant backend passes."""
+    import pytest
+
+    pytest.importorskip("xdist")
+    (tmp_path / "shifted.py").write_text(SHIFTED, encoding="utf-8")
+    done = _pytest(tmp_path, "-n", "2", "--convspec-backend", "shifted.py:backend", "--convspec-backend", "naive",
+                   "--convspec-ops", "conv", "max_pool", "--convspec-ranks", "2")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED convspec/shifted::convspec[shifted-conv-cases]" in done.stdout
+    assert "ERR-BOUND-1" in done.stdout and "convspec check shifted.py:backend --case" in done.stdout
+    names = {case.get("name") for case in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
+    assert {"convspec[naive-conv-cases]", "convspec[naive-max_pool-cases]", "convspec[shifted-max_pool-cases]"} <= names
+    assert any(name.startswith("convspec[naive-conv-") and not name.endswith("-cases]") for name in names)  # properties
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
+    assert failed and all("shifted-conv-" in line for line in failed)
+
+
+def test_one_shard_runs_alone(tmp_path):
+    """Items are independent: ``-k`` selects one shard, and only it runs."""
+    done = _pytest(tmp_path, "--convspec-shards", "--convspec-backend", "naive", "--convspec-ops", "max_pool",
+                   "--convspec-ranks", "1", "-k", "max_pool-cases")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout and "deselected" in done.stdout

@@ -13,6 +13,14 @@ and each entry that unexpectedly passed is an item marked ``xfail`` that passes 
 ``XPASS``, or a failure for a ``strict = true`` entry — exactly as pytest's own xfail markers.
 A backend that cannot be loaded, an unknown check, an oracle check without ``--convspec-oracle``
 or an unreadable expected-failures file is a usage error (one line, exit code 4).
+
+Under pytest-xdist (``pytest -n auto --convspec-backend X``), or with ``--convspec-shards``, the
+items are the campaign's shards instead (:mod:`convspec.conformance.campaign`): one per (backend,
+op, unit of checks), e.g. ``convspec[im2col-conv-cases]`` or ``convspec[im2col-conv-adjoint]``,
+each running its shard when it runs, so the workers split the work and any item runs alone
+(``-k``). A failing shard lists every non-conformance it found with its clause. Expected-failures
+entries still turn known failures into xfail; an entry that *unexpectedly passed* is reported
+only without shards, where one process sees every result.
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption("--convspec-max-examples", type=int, default=20, metavar="N")
     group.addoption("--convspec-seed", type=int, default=0, metavar="S")
     group.addoption("--convspec-oracle", default=None, metavar="SPEC")
+    group.addoption("--convspec-shards", action="store_true",
+                    help="one item per campaign shard (backend, op, unit of checks), run when the item runs; "
+                         "automatic under pytest-xdist (-n)")
     group.addoption("--convspec-xfail", default=None, metavar="FILE",
                     help="expected failures (TOML or JSON): known failures become xfail, unexpected passes XPASS")
 
@@ -73,18 +84,7 @@ class ConformanceItem(pytest.Item):
         self.results = results
 
     def runtest(self) -> None:
-        from .report import describe_failure
-        from .results import NONCONFORMING, NOT_APPLICABLE
-
-        failures = [r for r in self.results if r.status in NONCONFORMING]
-        if failures:
-            raise ConformanceFailure("\n".join(describe_failure(r) for r in failures))
-        known = [r for r in self.results if r.status == "known_failure"]
-        if known:
-            reasons = sorted({str((r.expected or {}).get("reason", "")) for r in known})
-            pytest.xfail(f"known failure ×{len(known)}: " + "; ".join(reasons))
-        if all(r.status in NOT_APPLICABLE for r in self.results):
-            pytest.skip("unsupported: " + "; ".join(sorted({r.message for r in self.results}))[:500])
+        _verdict(self.results)
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
         if isinstance(excinfo.value, ConformanceFailure):
@@ -93,6 +93,58 @@ class ConformanceItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, self.name
+
+
+class ShardItem(pytest.Item):
+    """One campaign shard (backend, op, unit of checks), run when the item runs: under
+    pytest-xdist each worker runs only the shards it is given."""
+
+    def __init__(self, *, shard: Any, backend: Any, campaign: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shard, self.backend, self.campaign = shard, backend, campaign
+
+    def runtest(self) -> None:
+        from .results import Launch, python_path_for
+        from .runner import run_conformance
+        from .xfail import apply_xfail
+
+        config = self.config
+        loaded = config.stash[_LOADED]
+        checks = self.campaign.checks_of(self.shard.unit)
+        results = run_conformance(
+            self.backend, ops=[self.shard.op], ranks=self.campaign.ranks, dtypes=self.campaign.dtypes, checks=checks,
+            max_examples=self.campaign.max_examples, seed=self.shard.seed, catalogue=self.shard.unit == "cases",
+            oracle=loaded["oracle"] if "oracle" in checks else None)
+        (run,) = results.backends
+        run.adopt(self.shard.backend, Launch(python_path=python_path_for(self.shard.backend),
+                                             oracle=config.getoption("convspec_oracle")))
+        if loaded["xfail"] is not None:
+            apply_xfail(results, loaded["xfail"])
+        _verdict(run.results)
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+def _verdict(results: list[Any]) -> None:
+    """Fail with every non-conformance, xfail when only known failures, skip when nothing ran."""
+    from .report import describe_failure
+    from .results import NONCONFORMING, NOT_APPLICABLE
+
+    failures = [r for r in results if r.status in NONCONFORMING]
+    if failures:
+        raise ConformanceFailure("\n".join(describe_failure(r) for r in failures))
+    known = [r for r in results if r.status == "known_failure"]
+    if known:
+        reasons = sorted({str((r.expected or {}).get("reason", "")) for r in known})
+        pytest.xfail(f"known failure ×{len(known)}: " + "; ".join(reasons))
+    if all(r.status in NOT_APPLICABLE for r in results):
+        pytest.skip("unsupported: " + "; ".join(sorted({r.message for r in results}))[:500])
 
 
 class ConformanceFailure(Exception):
@@ -119,6 +171,9 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
     from .xfail import apply_xfail
 
     loaded = config.stash[_LOADED]
+    if hasattr(config, "workerinput") or config.getoption("convspec_shards"):
+        items += _shard_items(session, config, specs, loaded)
+        return
     results = run_conformance(
         loaded["backends"], ops=config.getoption("convspec_ops"),
         ranks=config.getoption("convspec_ranks"), dtypes=config.getoption("convspec_dtypes"),
@@ -146,3 +201,26 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
             # node id convspec/<backend>::<name>: JUnit's classname is then convspec.<backend>
             items.append(ConformanceItem.from_parent(session, name=name, nodeid=f"convspec/{run.name}::{name}",
                                                      results=members))
+
+
+def _shard_items(session: Any, config: Any, specs: list[str], loaded: dict[str, Any]) -> list[Any]:
+    """One :class:`ShardItem` per campaign shard, in the campaign's canonical order (the same in
+    every xdist worker, as xdist requires). Nothing runs at collection."""
+    from ..spec import OPS
+    from .campaign import Campaign, shards
+    from .runner import resolve_checks
+
+    oracle = config.getoption("convspec_oracle")
+    campaign = Campaign(ranks=tuple(config.getoption("convspec_ranks")),
+                        dtypes=tuple(config.getoption("convspec_dtypes") or ()) or None,
+                        checks=resolve_checks(config.getoption("convspec_checks"), bool(oracle)),
+                        max_examples=config.getoption("convspec_max_examples"), oracle=oracle)
+    backends = dict(zip(specs, loaded["backends"]))
+    ops = config.getoption("convspec_ops") or list(OPS)
+    items = []
+    for shard in shards(specs, ops, campaign, [config.getoption("convspec_seed")]):
+        backend = backends[shard.backend]
+        name = f"convspec[{backend.name}-{shard.op}-{shard.unit}]"
+        items.append(ShardItem.from_parent(session, name=name, nodeid=f"convspec/{backend.name}::{name}",
+                                           shard=shard, backend=backend, campaign=campaign))
+    return items
