@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -120,15 +121,23 @@ def shards(backends: Sequence[str], ops: Sequence[str], campaign: Campaign, seed
 
 def run_shard(shard: Shard, campaign: Campaign) -> dict[str, Any]:
     """Run one shard; returns its results as JSON (what travels back from a worker)."""
+    unit_checks = campaign.checks_of(shard.unit)
+    with warnings.catch_warnings():
+        # A Dask worker's own threads draw from `random` while hypothesis generates; hypothesis
+        # then warns that a strategy used `random`, which none does.
+        warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies")
+        results = _run(shard, campaign, unit_checks)
+    return results.to_json()
+
+
+def _run(shard: Shard, campaign: Campaign, unit_checks: list[str]) -> Results:
     from .runner import run_conformance
 
-    unit_checks = campaign.checks_of(shard.unit)
-    results = run_conformance(
+    return run_conformance(
         shard.backend, ops=[shard.op], ranks=campaign.ranks, dtypes=campaign.dtypes, checks=unit_checks,
         max_examples=campaign.max_examples, seed=shard.seed, oracle=campaign.oracle if "oracle" in unit_checks
         else None, isolate=campaign.isolate, timeout=campaign.timeout, memory_limit=campaign.memory_limit,
         catalogue=campaign.catalogue and shard.unit == "cases", database=campaign.database)
-    return results.to_json()
 
 
 def _file_digest(spec: str) -> str:
