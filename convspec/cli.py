@@ -280,8 +280,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_survey(args: argparse.Namespace) -> int:
+    from .conformance.campaign import ShardProgress
     from .conformance.reports import write_report
-    from .conformance.runner import print_progress
     from .conformance.survey import RUNTIMES, run_survey, write_survey
 
     runtimes = RUNTIMES
@@ -291,11 +291,15 @@ def cmd_survey(args: argparse.Namespace) -> int:
         if unknown:
             raise UsageError(f"--runtimes: {unknown[0]!r} is not a runtime of the survey ({', '.join(known)})")
         runtimes = tuple(known[spec] for spec in args.runtimes)
+    progress = None if args.quiet else ShardProgress()
     try:
         results, rows = run_survey(runtimes, seed=args.seed, max_examples=args.max_examples, timeout=args.timeout,
-                                   progress=None if args.quiet else print_progress)
+                                   jobs=args.jobs, progress=progress)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    finally:
+        if progress is not None:
+            progress.close()
     print(results.summary())
     command = " ".join(["convspec survey", *sys.argv[2:]]) if sys.argv[1:2] == ["survey"] else "convspec survey"
     for path in write_survey(results, rows, args.markdown, args.html, command=command):
@@ -476,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="generated cases per op and check (default 20)")
     survey.add_argument("--timeout", type=_seconds, default=None, metavar="S",
                         help="seconds per backend call before it counts as timed out (default 60)")
+    survey.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                        help="worker processes (default: every core)")
     survey.add_argument("--quiet", action="store_true", help="no progress lines")
     survey.set_defaults(func=cmd_survey)
 

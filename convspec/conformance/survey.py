@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .campaign import run_campaign
 from .results import Results
-from .runner import Progress, run_conformance
 
 __all__ = ["RUNTIMES", "Runtime", "inventory", "render_survey_markdown", "run_survey", "write_survey"]
 
@@ -75,15 +75,17 @@ def inventory(runtimes: Sequence[Runtime] = RUNTIMES) -> list[dict[str, Any]]:
 
 
 def run_survey(runtimes: Sequence[Runtime] = RUNTIMES, *, seed: int = 0, max_examples: int = 20,
-               timeout: float | None = None, progress: Progress | None = None) -> tuple[Results, list[dict[str, Any]]]:
-    """Check every installed runtime under isolation; returns the results and the inventory."""
+               timeout: float | None = None, jobs: int | None = None,
+               progress: Callable[[int, int, int, str], None] | None = None) -> tuple[Results, list[dict[str, Any]]]:
+    """Check every installed runtime under isolation, as a campaign on ``jobs`` processes (default:
+    every core); returns the results and the inventory."""
     rows = inventory(runtimes)
     specs = [row["spec"] for row in rows if row["status"] == "checked"]
     if not specs:
         raise ValueError("no runtime of the survey is installed: " + "; ".join(f"{r['spec']}: {r['status']}"
                                                                          for r in rows))
-    results = run_conformance(specs, seed=seed, max_examples=max_examples, isolate=True, timeout=timeout,
-                              progress=progress)
+    results = run_campaign(specs, seed=seed, max_examples=max_examples, isolate=True, timeout=timeout, jobs=jobs,
+                           progress=progress)
     for row in rows:
         for package, version in row["versions"].items():
             if version is not None:
