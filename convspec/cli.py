@@ -183,7 +183,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .backends.command import CommandBackend
     from .conformance import Case, run_conformance
     from .conformance.results import python_path_for
-    from .conformance.runner import print_progress, resolve_checks
+    from .conformance.engine import print_progress, resolve_checks
     from .conformance.xfail import apply_xfail, load_xfail
 
     from .conformance.reports import report_format
@@ -240,7 +240,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_survey(args: argparse.Namespace) -> int:
     from .conformance.reports import write_report
-    from .conformance.runner import print_progress
+    from .conformance.engine import print_progress
     from .conformance.survey import RUNTIMES, run_survey, write_survey
 
     runtimes = RUNTIMES

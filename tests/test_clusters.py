@@ -1,6 +1,6 @@
 """Every distinct bug per run: streams keep searching after a failure, group failures into
 clusters by signature, shrink one representative each and report them all
-(convspec/conformance/clusters.py, runner.run_stream). Also: crashed and timed-out cases are
+(convspec/conformance/clusters.py, engine.run_stream). Also: crashed and timed-out cases are
 never run again to shrink them, the minimal case of a failing op is listed first, and the
 pairwise feature coverage of generated cases (convspec/conformance/coverage.py).
 

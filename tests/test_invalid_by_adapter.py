@@ -1,7 +1,7 @@
 """The ``invalid`` family says "validated by the adapter" when convspec's own adapter code — the
 command backend, ``FunctionBackend(validate=True)`` — refused an invalid configuration before the
 implementation ran, and counts those apart from passes where the implementation itself raised
-(convspec.backends.base.refused_by_adapter, convspec.conformance.runner.check_invalid).
+(convspec.backends.base.refused_by_adapter, convspec.conformance.checks.invalid.check_invalid).
 """
 
 from __future__ import annotations

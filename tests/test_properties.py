@@ -21,7 +21,8 @@ from convspec.backends import Capabilities
 from convspec.conformance.cases import Case
 from convspec.conformance.invoke import Invoker
 from convspec.conformance.properties import PROPERTIES, Property, avg_pool_divisor, window_max
-from convspec.conformance.runner import CheckContext, Settings, run_stream
+from convspec.conformance.context import CheckContext, Settings
+from convspec.conformance.engine import run_stream
 from convspec.spec import (
     CLAUSES,
     OPS,
@@ -70,7 +71,7 @@ def correct_backend() -> Any:
 
 
 def context(backend: Any) -> CheckContext:
-    """A CheckContext built the way runner.run_backend builds one."""
+    """A CheckContext built the way engine.run_backend builds one."""
     return CheckContext(backend, backend.name, Invoker(backend), Settings())
 
 

@@ -118,7 +118,8 @@ def small_real_run() -> Results:
     """The naive backend through the runner's differential check on a few catalogue-style cases."""
     from convspec.backends import load
     from convspec.conformance.invoke import Invoker
-    from convspec.conformance.runner import CheckContext, Settings, check_differential
+    from convspec.conformance.checks.differential import check_differential
+    from convspec.conformance.context import CheckContext, Settings
 
     backend = load("naive")
     ctx = CheckContext(backend, "naive", Invoker(backend), Settings(checks=("differential", "hygiene")))

@@ -61,7 +61,7 @@ from .cases import Case
 from .compare import Comparison, Worst, largest_finite, compare
 from .invoke import BackendFailure
 from .results import CheckResult
-from .runner import CheckContext, _failure_status, _result, _summarise, window_members
+from .context import CheckContext, check_result, failure_status, summarise, window_members
 
 __all__ = ["PROPERTIES", "Property", "avg_pool_divisor", "window_max"]
 
@@ -177,7 +177,7 @@ class _Check:
         try:
             outputs = self.ctx.call(op, inputs, params).outputs
         except BackendFailure as failure:
-            status, message = _failure_status(failure)
+            status, message = failure_status(failure)
             raise _Abort(status, f"{label}: {message}", failure.clause) from None
         for name, shape in expected_shapes(op, params).items():
             if name not in OPS[op].outputs or shape is None:
@@ -275,12 +275,12 @@ def _runner(name: str, impl: Callable[[_Check], None], clauses: Mapping[str, str
         except _NotApplicable:
             return []
         except _Abort as abort:
-            return [_result(ctx, "property", name, case.op, abort.clause or check.clause, abort.status, case,
+            return [check_result(ctx, "property", name, case.op, abort.clause or check.clause, abort.status, case,
                             params, abort.message, check.comparisons)]
-        status, message = _summarise(check.comparisons)
+        status, message = summarise(check.comparisons)
         failing = next((c for c in check.comparisons if not c.passed), None)
         clause = failing.clause if failing is not None and failing.clause in CLAUSES else check.clause
-        return [_result(ctx, "property", name, case.op, clause, status, case, params,
+        return [check_result(ctx, "property", name, case.op, clause, status, case, params,
                         "; ".join(filter(None, [message, *check.notes])), check.comparisons)]
 
     run.__name__ = f"run_{name}"

@@ -50,7 +50,7 @@ def pytest_configure(config: Any) -> None:
         return
     from ..backends import load
     from ..spec import ConvSpecError
-    from .runner import resolve_checks
+    from .engine import resolve_checks
     from .xfail import load_xfail
 
     try:
@@ -115,7 +115,7 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
     if not specs:
         return
     from .results import Launch, python_path_for
-    from .runner import run_conformance
+    from .engine import run_conformance
     from .xfail import apply_xfail
 
     loaded = config.stash[_LOADED]

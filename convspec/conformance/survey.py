@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .results import Results
-from .runner import Progress, run_conformance
+from .engine import Progress, run_conformance
 
 __all__ = ["RUNTIMES", "Runtime", "inventory", "render_survey_markdown", "run_survey", "write_survey"]
 
