@@ -12,7 +12,7 @@ import pytest
 
 from convspec.backends import FunctionBackend, load
 from convspec.conformance import run_conformance
-from convspec.conformance.reports import render_html, render_markdown
+from convspec.conformance.render import render_html, render_markdown
 
 _naive = load("naive")
 

@@ -73,7 +73,7 @@ class ConformanceItem(pytest.Item):
         self.results = results
 
     def runtest(self) -> None:
-        from .report import describe_failure
+        from .render.terminal import describe_failure
         from .results import NONCONFORMING, NOT_APPLICABLE
 
         failures = [r for r in self.results if r.status in NONCONFORMING]

@@ -59,7 +59,7 @@ JSON (``--json FILE``; :meth:`BenchResult.to_json`)
 
 The matmul rows have ``backend = "matmul"``; times are seconds. ``convspec report BENCH.json ...``
 renders these files as a Speed section of the HTML or Markdown report, or as a page of their own
-(:func:`convspec.conformance.reports.render_speed`).
+(:func:`convspec.conformance.render.render_speed`).
 
 Examples
 --------
@@ -91,7 +91,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import (
+from ..spec import (
     DTYPE_NAMES,
     OPS,
     AvgPoolParams,
@@ -358,8 +358,8 @@ class ReferenceBackend:
     name = REFERENCE
 
     def __init__(self) -> None:
-        from . import reference
-        from .backends import Capabilities
+        from .. import reference
+        from ..backends import Capabilities
 
         self.capabilities = Capabilities(dtypes=frozenset(DTYPE_NAMES))
         for op, function in reference.FUNCTIONS.items():
@@ -372,7 +372,7 @@ def load_backend(spec: Any) -> Any:
         return ReferenceBackend()
     if not isinstance(spec, str):
         return spec
-    from .backends import load
+    from ..backends import load
 
     return load(spec)
 
@@ -808,7 +808,7 @@ def _git_commit() -> str | None:
 
 def machine_info() -> dict[str, Any]:
     """Date, platform, CPU, versions, BLAS libraries and the BLAS environment variables."""
-    from . import __version__
+    from .. import __version__
 
     source, libraries = blas_info()
     info: dict[str, Any] = {
@@ -917,7 +917,7 @@ def _standalone(argv: Sequence[str] | None = None) -> int:
     """``python -m convspec.bench ...`` until (and after) cli.py wires ``convspec bench``."""
     parser = argparse.ArgumentParser(prog="convspec bench", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
-    from .spec import ConvSpecError
+    from ..spec import ConvSpecError
 
     try:
         return main(parser.parse_args(argv))
