@@ -197,7 +197,7 @@ def verdict_symbol(run: BackendRun) -> str:
 def catalogue_classes() -> dict[str, str]:
     """Catalogue entry name -> equivalence class (empty when the catalogue cannot be imported)."""
     try:
-        from .catalogue import CATALOGUE
+        from ..catalogue import CATALOGUE
     except Exception:  # noqa: BLE001 - a report of saved results must render without the engine
         return {}
     return {entry.name: entry.equivalence_class for entry in CATALOGUE}
