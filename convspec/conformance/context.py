@@ -18,15 +18,13 @@ import numpy as np
 from .. import reference
 from ..backends import Backend
 from ..spec import OPS, ConvParams, ConvTransposeParams, MaxPoolParams, Params
-from ..spec.accuracy import error_bound, nonlocal_terms, terms_per_output
+from ..spec.accuracy import error_bound, exact_integer_limit, nonlocal_terms, terms_per_output, wants_statistics
 from ..spec.features import features_of
 from .cases import INTEGER_RECIPES, Case
-from .compare import Comparison, Worst, compare, statistical_test, wants_statistics
+from .compare import Comparison, Worst, compare, statistical_test
 from .invoke import BackendFailure, Call, Invoker
 from .results import CheckResult
 
-#: Significand bits (with the implicit one) per precision: integers up to 2^p are exact.
-_PRECISION_BITS = {"float16": 11, "bfloat16": 8, "tf32": 11, "float32": 24, "float64": 53}
 _CONV_OPS = ("conv", "conv_backward", "conv_transpose", "conv_transpose_backward")
 
 
@@ -288,8 +286,7 @@ def exact_mask(op: str, case: Case, params: Any, arrays: dict[str, Any], mag: np
                                              params)
         return routed <= 1
     if op in _CONV_OPS and case.data in INTEGER_RECIPES and local:
-        bits = min(_PRECISION_BITS[accumulation or case.dtype], _PRECISION_BITS[case.dtype])
-        return mag <= 2.0**bits
+        return mag <= exact_integer_limit(case.dtype, accumulation)
     return None
 
 

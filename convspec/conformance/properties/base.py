@@ -14,9 +14,9 @@ import numpy as np
 
 from ...spec import (CLAUSES, OPS, UNIT_ROUNDOFF, ConvParams, ConvTransposeParams, InternalError, InvalidParams, Params,
                      expected_shapes, init_kwargs, to_dtype)
-from ...spec.accuracy import ALPHA
+from ...spec.accuracy import ALPHA, bound_overflows
 from ..cases import Case
-from ..compare import Comparison, Worst, compare, largest_finite
+from ..compare import Comparison, Worst, compare
 from ..context import CheckContext, check_result, failure_status, summarise
 from ..invoke import BackendFailure
 from ..results import CheckResult
@@ -158,9 +158,7 @@ class PropertyCheck:
         mag = self.ctx.magnitude(op, inputs, params)[name]
         k = self.ctx.terms(op, params)[name]
         bound = self.ctx.bound(mag, k, self.dtype)
-        u_acc = UNIT_ROUNDOFF[self.ctx.caps.accumulation_for(self.dtype)]
-        with np.errstate(over="ignore", invalid="ignore"):
-            overflow = mag * (1 + ALPHA * k * u_acc) > largest_finite(self.dtype)
+        overflow = bound_overflows(mag, k, self.dtype, self.ctx.caps.accumulation_for(self.dtype))
         return Budget(np.where(overflow, np.inf, bound), ~np.isfinite(mag))
 
     # -- comparing ---------------------------------------------------------------------------
