@@ -409,7 +409,7 @@ def test_flipped_transpose_breaks_adjoint(descriptor):  # CONVT-DEF-1
     assert_caught(FlippedTranspose, "adjoint", descriptor, "CONVT-DEF-1")
 
 
-def test_a_failure_in_a_stream_is_shrunk_and_recorded():  # CONV-DEF-1, through runner.run_stream
+def test_a_failure_in_a_stream_is_shrunk_and_recorded():  # CONV-DEF-1, through engine.run_stream
     prop = PROPERTIES["bias_shift"]
     ctx = context(DoubleBias(correct_backend()))
     recorded: list[Any] = []

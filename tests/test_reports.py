@@ -1,7 +1,7 @@
 """Reports: the results JSON against its schema, and every format rendered from one results object.
 
 Synthetic results (hand-built, one passing and one failing backend) pin what each format must
-show; a small real run of the naive backend through the runner's differential check makes sure
+show; a small real run of the naive backend through the differential check makes sure
 the engine's own results validate and render too. Clauses cited: ERR-BOUND-1 (worst element,
 error vs bound, accuracy profile), MAXPOOL-TIE-1, HYGIENE-2 (failure cards), and every clause id
 the schema admits.
@@ -115,7 +115,7 @@ def synthetic_results() -> Results:
 
 
 def small_real_run() -> Results:
-    """The naive backend through the runner's differential check on a few catalogue-style cases."""
+    """The naive backend through the differential check on a few catalogue-style cases."""
     from convspec.backends import load
     from convspec.conformance.invoke import Invoker
     from convspec.conformance.checks.differential import check_differential

@@ -78,7 +78,7 @@ def run_stream(ctx: CheckContext, strategy: Any, check: Callable[[Case], list[Ch
        not re-run: their smallest case represents them. Only representatives are recorded.
 
     Hypothesis' own multi-bug mode tells bugs apart by exception type and raising line only, and
-    would shrink every one of them, hung cases included; the runner's clusters use the spec's
+    would shrink every one of them, hung cases included; the engine's clusters use the spec's
     features instead, and skip what is costly to re-run.
     """
     from .clusters import NOT_RERUN, build_clusters, group_failures, matches

@@ -64,7 +64,7 @@ FAMILIES = ("differential", "special", "property", "invalid", "hygiene", "defaul
 
 @dataclass(frozen=True)
 class Launch:
-    """What a command line must repeat for a printed reproducer to reproduce (set by the runner).
+    """What a command line must repeat for a printed reproducer to reproduce (set by the engine).
 
     Attributes
     ----------
