@@ -204,10 +204,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .backends.command import CommandBackend
     from .conformance import Case, run_conformance
     from .conformance.results import python_path_for
-    from .conformance.runner import print_progress, resolve_checks
+    from .conformance.engine import print_progress, resolve_checks
     from .conformance.xfail import apply_xfail, load_xfail
 
-    from .conformance.reports import report_format
+    from .conformance.render import report_format
 
     for path in args.report or ():
         try:
@@ -272,7 +272,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         apply_xfail(results, entries)
     print(results.summary())
     for path in args.report or ():
-        from .conformance.reports import write_report
+        from .conformance.render import write_report
 
         write_report(results, path)
         print(f"report written: {path}", file=sys.stderr)
@@ -281,7 +281,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_survey(args: argparse.Namespace) -> int:
     from .conformance.campaign import ShardProgress
-    from .conformance.reports import write_report
+    from .conformance.render import write_report
     from .conformance.survey import RUNTIMES, run_survey, write_survey
 
     runtimes = RUNTIMES
@@ -313,7 +313,8 @@ def cmd_survey(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from .conformance.reports import BENCH_FORMAT, write_report
+    from .bench.render import BENCH_FORMAT
+    from .conformance.render import write_report
     from .conformance.results import Results
 
     runs, bench = [], []
@@ -354,7 +355,7 @@ def cmd_vectors_export(args: argparse.Namespace) -> int:
 
 
 def cmd_vectors_check(args: argparse.Namespace) -> int:
-    from .conformance.reports import report_format, write_report
+    from .conformance.render import report_format, write_report
     from .conformance.vectors import check_vectors
 
     try:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from convspec import reference
 from convspec.conformance.compare import Comparison, compare
 from convspec.conformance.invoke import Invoker
-from convspec.conformance.runner import (
+from convspec.conformance.context import (
     CheckContext,
     Settings,
     check_indices,

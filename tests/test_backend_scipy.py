@@ -565,7 +565,7 @@ def test_pools_are_bounded_per_element_for_a_non_local_backend(op):  # ERR-NONLO
     from backend_checks import make_arrays
 
     from convspec.conformance.invoke import Invoker
-    from convspec.conformance.runner import CheckContext, Settings
+    from convspec.conformance.context import CheckContext, Settings
 
     backend = ScipyBackend(method="fft")
     params = AvgPoolParams(input_shape=(1, 2, 7, 7), kernel_size=3, stride=3, padding=1, count_include_pad=False) \

@@ -1,6 +1,6 @@
 """Every distinct bug per run: streams keep searching after a failure, group failures into
 clusters by signature, shrink one representative each and report them all
-(convspec/conformance/clusters.py, runner.run_stream). Also: crashed and timed-out cases are
+(convspec/conformance/clusters.py, engine.run_stream). Also: crashed and timed-out cases are
 never run again to shrink them, the minimal case of a failing op is listed first, and the
 pairwise feature coverage of generated cases (convspec/conformance/coverage.py).
 
@@ -121,16 +121,16 @@ def test_minimal_shrunk_case_is_listed_first(avg_pool_two_bugs: Results) -> None
 
 
 def test_clusters_travel_in_json_and_every_report(avg_pool_two_bugs: Results) -> None:
-    from convspec.conformance import reports
+    from convspec.conformance import render
 
-    text = reports.render_json(avg_pool_two_bugs)
-    reports.validate(json.loads(text))
+    text = render.render_json(avg_pool_two_bugs)
+    render.validate(json.loads(text))
     again = Results.from_json(json.loads(text))
     assert [c.to_json() for c in again.backends[0].clusters] == [c.to_json() for c in avg_pool_two_bugs.backends[0].clusters]
     assert again.backends[0].pair_coverage == avg_pool_two_bugs.backends[0].pair_coverage
     cause = avg_pool_two_bugs.backends[0].clusters[0].cause
-    assert cause in reports.render_markdown(avg_pool_two_bugs)
-    page = reports.render_html(avg_pool_two_bugs)
+    assert cause in render.render_markdown(avg_pool_two_bugs)
+    page = render.render_html(avg_pool_two_bugs)
     assert "Distinct failures" in page and "Pairwise feature coverage" in page
 
 

@@ -20,7 +20,7 @@ from test_bench import tiny_layers
 from test_reports import small_real_run, synthetic_results
 
 from convspec.bench import run_bench
-from convspec.conformance import reports
+from convspec.conformance import render
 from convspec.conformance.results import Results
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -69,7 +69,7 @@ def report(tmp_path_factory) -> Path:
     bench = json.loads(run_bench(["im2col", "naive"], layers=tiny_layers()[:2], repeat=1, warmup=0,
                                  baseline="naive").dumps())
     path = tmp_path_factory.mktemp("report") / "report.html"
-    reports.write_report(results, path, [bench])
+    render.write_report(results, path, [bench])
     return path
 
 

@@ -1,7 +1,7 @@
 """The ``invalid`` family says "validated by the adapter" when convspec's own adapter code — the
 command backend, ``FunctionBackend(validate=True)`` — refused an invalid configuration before the
 implementation ran, and counts those apart from passes where the implementation itself raised
-(convspec.backends.base.refused_by_adapter, convspec.conformance.runner.check_invalid).
+(convspec.backends.base.refused_by_adapter, convspec.conformance.checks.invalid.check_invalid).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from convspec.backends import FunctionBackend, load
 from convspec.conformance import run_conformance
-from convspec.conformance.reports import render_html, render_markdown
+from convspec.conformance.render import render_html, render_markdown
 
 _naive = load("naive")
 

@@ -18,7 +18,7 @@ import convspec
 import convspec.reference as reference
 from convspec.backends import FunctionalBackend, FunctionBackend, load
 from convspec.backends.adapters import ARGUMENT_DEFAULTS
-from convspec.conformance.defaults import default_cases
+from convspec.conformance.checks.defaults import default_cases
 from convspec.spec import ConvParams, ConvTransposeParams, MaxPoolParams, NonConformingOutput, same_pads
 
 # ---- NumPy look-alikes built on the reference (exact, so only a seeded bug differs) ------------

@@ -8,7 +8,9 @@ clause the property enforces.
 from __future__ import annotations
 
 import doctest
+import importlib
 import math
+import pkgutil
 from typing import Any
 
 import numpy as np
@@ -16,12 +18,13 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from mutants import BackwardDxIgnoresStride, MaxPoolPaddedIndex
 
-import convspec.conformance.properties as properties_module
+import convspec.conformance.properties as properties_package
 from convspec.backends import Capabilities
 from convspec.conformance.cases import Case
 from convspec.conformance.invoke import Invoker
+from convspec.conformance.context import CheckContext, Settings
+from convspec.conformance.engine import run_stream
 from convspec.conformance.properties import PROPERTIES, Property, avg_pool_divisor, window_max
-from convspec.conformance.runner import CheckContext, Settings, run_stream
 from convspec.spec import (
     CLAUSES,
     OPS,
@@ -70,7 +73,7 @@ def correct_backend() -> Any:
 
 
 def context(backend: Any) -> CheckContext:
-    """A CheckContext built the way runner.run_backend builds one."""
+    """A CheckContext built the way engine.run_backend builds one."""
     return CheckContext(backend, backend.name, Invoker(backend), Settings())
 
 
@@ -262,17 +265,23 @@ def test_every_listed_property_exists():
         "permutation_equivariance", "avg_pool_is_conv", "max_pool_is_window_max", "finite_differences"}
 
 
+#: The properties package and every module of it (one per theme, the machinery, the strategies).
+PROPERTY_MODULES = [properties_package] + [
+    importlib.import_module(f"{properties_package.__name__}.{info.name}")
+    for info in pkgutil.iter_modules(properties_package.__path__)]
+
+
 def test_properties_never_read_reference_values():  # oracle-free: only magnitudes, via ctx.magnitude
     import convspec.reference as reference
 
-    values = list(vars(properties_module).values())
+    values = [value for module in PROPERTY_MODULES for value in vars(module).values()]
     assert not any(value is reference or getattr(value, "__module__", "").startswith("convspec.reference")
                    for value in values)
 
 
 def test_docstring_examples_run():  # docstring examples are tested
-    result = doctest.testmod(properties_module)
-    assert result.failed == 0 and result.attempted > 0
+    results = [doctest.testmod(module) for module in PROPERTY_MODULES]
+    assert sum(r.failed for r in results) == 0 and sum(r.attempted for r in results) > 0
 
 
 # -- no false alarms -------------------------------------------------------------------------------
@@ -400,7 +409,7 @@ def test_flipped_transpose_breaks_adjoint(descriptor):  # CONVT-DEF-1
     assert_caught(FlippedTranspose, "adjoint", descriptor, "CONVT-DEF-1")
 
 
-def test_a_failure_in_a_stream_is_shrunk_and_recorded():  # CONV-DEF-1, through runner.run_stream
+def test_a_failure_in_a_stream_is_shrunk_and_recorded():  # CONV-DEF-1, through engine.run_stream
     prop = PROPERTIES["bias_shift"]
     ctx = context(DoubleBias(correct_backend()))
     recorded: list[Any] = []

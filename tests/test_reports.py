@@ -1,7 +1,7 @@
 """Reports: the results JSON against its schema, and every format rendered from one results object.
 
 Synthetic results (hand-built, one passing and one failing backend) pin what each format must
-show; a small real run of the naive backend through the runner's differential check makes sure
+show; a small real run of the naive backend through the differential check makes sure
 the engine's own results validate and render too. Clauses cited: ERR-BOUND-1 (worst element,
 error vs bound, accuracy profile), MAXPOOL-TIE-1, HYGIENE-2 (failure cards), and every clause id
 the schema admits.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convspec.conformance import reports
+from convspec.conformance import render
 from convspec.conformance.cases import Case
 from convspec.conformance.compare import PROFILE_EDGES, Comparison, Worst
 from convspec.conformance.results import FAMILIES, STATUSES, BackendRun, CheckResult, Results
@@ -115,10 +115,11 @@ def synthetic_results() -> Results:
 
 
 def small_real_run() -> Results:
-    """The naive backend through the runner's differential check on a few catalogue-style cases."""
+    """The naive backend through the differential check on a few catalogue-style cases."""
     from convspec.backends import load
     from convspec.conformance.invoke import Invoker
-    from convspec.conformance.runner import CheckContext, Settings, check_differential
+    from convspec.conformance.checks.differential import check_differential
+    from convspec.conformance.context import CheckContext, Settings
 
     backend = load("naive")
     ctx = CheckContext(backend, "naive", Invoker(backend), Settings(checks=("differential", "hygiene")))
@@ -148,29 +149,29 @@ def real() -> Results:
 
 
 def _roundtrip(results: Results) -> Results:
-    return Results.from_json(json.loads(reports.render_json(results)))
+    return Results.from_json(json.loads(render.render_json(results)))
 
 
 # -- JSON and its schema ---------------------------------------------------------------------------
 
 def test_synthetic_results_json_validates_against_the_schema(synthetic):
-    reports.validate(json.loads(reports.render_json(synthetic)))
+    render.validate(json.loads(render.render_json(synthetic)))
 
 
 def test_real_run_json_validates_against_the_schema(real):
     assert real.backends[0].counts()["passed"] > 0
-    reports.validate(json.loads(reports.render_json(real)))
+    render.validate(json.loads(render.render_json(real)))
 
 
 def test_schema_loads_as_package_data():
-    schema = reports.load_schema()
+    schema = render.load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["schema_version"]["pattern"].startswith("^1")
 
 
 def test_schema_enumerations_match_the_code():
     """The schema's enums are the code's tables (tables cannot drift)."""
-    defs = reports.load_schema()["$defs"]
+    defs = render.load_schema()["$defs"]
     assert defs["status"]["enum"] == list(STATUSES)
     assert defs["check_result"]["properties"]["family"]["enum"] == list(FAMILIES)
     assert defs["check_result"]["properties"]["op"]["enum"] == list(OPS)
@@ -188,18 +189,18 @@ def test_schema_enumerations_match_the_code():
     (("backends", 0, "results", 0, "max_ratio"), "NaN-ish"),
 ], ids=["status", "histogram-length", "clause-id", "major-version", "non-finite-spelling"])
 def test_schema_rejects_malformed_results(synthetic, path, value):
-    obj = json.loads(reports.render_json(synthetic))
+    obj = json.loads(render.render_json(synthetic))
     target = obj
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
     with pytest.raises(jsonschema.ValidationError):
-        reports.validate(obj)
+        render.validate(obj)
 
 
 def test_non_finite_statistics_travel_as_strings(synthetic):
     """JSON has no infinity: the schema's 'inf' spelling, and it reads back as a float."""
-    text = reports.render_json(synthetic)
+    text = render.render_json(synthetic)
     assert "Infinity" not in text
     back = _roundtrip(synthetic)
     statistics = back.backends[0].results[1].comparisons[0].statistics
@@ -211,19 +212,19 @@ def test_non_finite_statistics_travel_as_strings(synthetic):
 @pytest.mark.parametrize("fmt", ["json", "markdown", "html"])
 def test_every_format_renders_the_same_from_saved_results(synthetic, fmt):
     """results → JSON → Results.from_json → report is the report of the original results."""
-    assert reports.render(_roundtrip(synthetic), fmt) == reports.render(synthetic, fmt)
+    assert render.render(_roundtrip(synthetic), fmt) == render.render(synthetic, fmt)
 
 
 @pytest.mark.parametrize("fmt", ["json", "markdown", "html"])
 def test_real_run_renders_in_every_format(real, fmt):
-    text = reports.render(_roundtrip(real), fmt)
+    text = render.render(_roundtrip(real), fmt)
     assert "naive" in text
 
 
 def test_write_report_picks_the_format_from_the_suffix(synthetic, tmp_path):
     paths = [tmp_path / "r.json", tmp_path / "sub" / "r.md", tmp_path / "r.html"]
     for path in paths:
-        reports.write_report(synthetic, path)
+        render.write_report(synthetic, path)
     assert Results.from_json(json.loads(paths[0].read_text())).backends[1].name == "broken <c>"
     assert paths[1].read_text().startswith("## convspec conformance")
     assert paths[2].read_text().startswith("<!DOCTYPE html>")
@@ -231,22 +232,22 @@ def test_write_report_picks_the_format_from_the_suffix(synthetic, tmp_path):
 
 def test_unknown_report_suffix_names_the_known_ones(synthetic, tmp_path):
     with pytest.raises(ValueError, match=r"unknown suffix '\.pdf'.*\.html.*\.json.*\.md"):
-        reports.write_report(synthetic, tmp_path / "report.pdf")
+        render.write_report(synthetic, tmp_path / "report.pdf")
     assert not (tmp_path / "report.pdf").exists()
 
 
 def test_merged_runs_render_every_backend(synthetic, real):
     merged = Results.merge([synthetic, real])
-    text = reports.render_html(merged)
+    text = render.render_html(merged)
     for name in ("reference-like", "broken &lt;c&gt;", "naive"):
         assert name in text
-    reports.validate(json.loads(reports.render_json(merged)))
+    render.validate(json.loads(render.render_json(merged)))
 
 
 # -- the matrix and the profile ---------------------------------------------------------------------
 
 def test_matrix_counts_results_per_op_clause_and_feature(synthetic):
-    rows, cells = reports.matrix(synthetic)
+    rows, cells = render.matrix(synthetic)
     row = {(r.op, r.kind, r.name): r for r in rows}
     conv_total = cells[(row[("conv", "op", "conv")], "broken <c>")]
     assert conv_total == Counter({"passed": 3, "failed": 2})
@@ -263,7 +264,7 @@ def test_matrix_counts_results_per_op_clause_and_feature(synthetic):
 
 def test_accuracy_profile_sums_every_comparison(synthetic):
     """ERR-BOUND-1: the profile is the sum of the comparisons' histograms of log10(error / bound)."""
-    profile = reports.accuracy_profile(synthetic.backends[1])
+    profile = render.accuracy_profile(synthetic.backends[1])
     expected = np.zeros(BINS, int)
     exact = 0
     for result in synthetic.backends[1].results:
@@ -280,7 +281,7 @@ def test_accuracy_profile_sums_every_comparison(synthetic):
 # -- Markdown ---------------------------------------------------------------------------------------
 
 def test_markdown_has_the_summary_the_matrix_and_folded_failures(synthetic):
-    text = reports.render_markdown(synthetic)
+    text = render.render_markdown(synthetic)
     assert "❌ non-conformance found" in text
     assert "| backend | verdict |" in text
     assert "| op | clause | reference-like | broken &lt;c&gt; |" in text
@@ -297,15 +298,15 @@ def test_markdown_stays_short_enough_for_a_pull_request_comment(synthetic):
     many = synthetic_results()
     broken = many.backends[1]
     broken.results += [broken.results[-4]] * 400
-    text = reports.render_markdown(many)
+    text = render.render_markdown(many)
     assert len(text) < 65_536
-    assert text.count("<details><summary>❌") == reports.MAX_MARKDOWN_FAILURES
-    assert f"and {404 - reports.MAX_MARKDOWN_FAILURES} more" in text
+    assert text.count("<details><summary>❌") == render.markdown.MAX_MARKDOWN_FAILURES
+    assert f"and {404 - render.markdown.MAX_MARKDOWN_FAILURES} more" in text
 
 
 def test_markdown_of_a_conformant_run_says_so(real):
     passing = Results(backends=[_passing("ok")], created="2026-01-01T00:00:00Z")
-    text = reports.render_markdown(passing)
+    text = render.render_markdown(passing)
     assert "✅ all backends conform" in text and "Failures" not in text
 
 
@@ -357,7 +358,7 @@ def _structure(text: str) -> _Structure:
 
 
 def test_html_is_well_formed_and_self_contained(synthetic):
-    text = reports.render_html(synthetic)
+    text = render.render_html(synthetic)
     parsed = _structure(text)
     assert parsed.errors == [] and parsed.stack == []
     assert parsed.fetching == []  # no external asset: no src, no href but in-page anchors
@@ -366,7 +367,7 @@ def test_html_is_well_formed_and_self_contained(synthetic):
 
 
 def test_html_has_matrix_failure_cards_and_accuracy_plots(synthetic):
-    text = reports.render_html(synthetic)
+    text = render.render_html(synthetic)
     parsed = _structure(text)
     assert parsed.classes["matrix"] == 1
     assert parsed.classes["failure"] == 4
@@ -377,32 +378,32 @@ def test_html_has_matrix_failure_cards_and_accuracy_plots(synthetic):
 
 def test_failure_card_shows_clause_case_worst_element_and_reproducers(synthetic):
     """ERR-BOUND-1: the card gives error, bound and error / bound of the worst element."""
-    text = reports.render_html(synthetic)
+    text = render.render_html(synthetic)
     card = text[text.index('<div class="failure" id="failure-1">'):text.index('id="failure-2"')]
-    assert "ERR-BOUND-1: " + reports._esc(CLAUSES["ERR-BOUND-1"]) in card
+    assert "ERR-BOUND-1: " + render.common.esc(CLAUSES["ERR-BOUND-1"]) in card
     assert f"<code>{CONV_CASE.descriptor}</code>" in card
     assert "<td>[0, 1, 2]</td><td>1.5</td><td>1.25</td><td>0.25</td><td>0.0714</td><td>3.5</td>" in card
     assert "2 / 18 (11.1%)" in card
     repro = CheckResult.from_json(synthetic.backends[1].results[5].to_json(), "broken <c>").reproducer()
-    assert f'<pre class="cli">{reports._esc(repro["cli"])}</pre>' in card
-    assert f"<pre>{reports._esc(repro['python'])}</pre>" in card
+    assert f'<pre class="cli">{render.common.esc(repro["cli"])}</pre>' in card
+    assert f"<pre>{render.common.esc(repro['python'])}</pre>" in card
 
 
 def test_html_escapes_every_text(synthetic):
-    text = reports.render_html(synthetic)
+    text = render.render_html(synthetic)
     assert "<script>" not in text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in text
     assert "broken <c>" not in text
 
 
 def test_errored_result_gets_a_card_without_comparisons(synthetic):
-    text = reports.render_html(synthetic)
+    text = render.render_html(synthetic)
     assert "ERRORED · broken &lt;c&gt; · avg_pool" in text
     assert "ZeroDivisionError: division by zero" in text
 
 
 def test_accuracy_plot_marks_the_bound_and_counts_exact_matches(synthetic):
-    profile = reports.accuracy_profile(synthetic.backends[1])
-    svg = reports.profile_svg(profile, title="t")
+    profile = render.accuracy_profile(synthetic.backends[1])
+    svg = render.html.profile_svg(profile, title="t")
     parsed = _structure(svg)
     assert parsed.errors == []
     assert parsed.tags["rect"] == BINS + 1  # every bin and the exact bar
@@ -413,7 +414,7 @@ def test_accuracy_plot_marks_the_bound_and_counts_exact_matches(synthetic):
 
 
 def test_coverage_lists_catalogue_classes_and_unexercised_features(synthetic):
-    text = reports.render_html(synthetic)
+    text = render.render_html(synthetic)
     coverage = text[text.index('<section id="coverage">'):text.index('<section id="environment">')]
     assert "max-pool-ties-2d" in coverage or "Catalogue equivalence classes" in coverage
     assert '<tr class="gap"><td title="conv_transpose output_padding > 0 [CONVT-PARAM-1]"><code>output_padding' \
@@ -422,26 +423,26 @@ def test_coverage_lists_catalogue_classes_and_unexercised_features(synthetic):
 
 
 def test_environment_and_settings_are_shown(synthetic):
-    text = reports.render_html(synthetic)
+    text = render.render_html(synthetic)
     section = text[text.index('<section id="environment">'):]
     assert "Linux-test" in section and "max_examples" in section
 
 
 def test_report_file_of_a_real_run_is_html(real, tmp_path):
     path = tmp_path / "real.html"
-    reports.write_report(real, path)
+    render.write_report(real, path)
     parsed = _structure(path.read_text(encoding="utf-8"))
     assert parsed.errors == [] and parsed.classes["matrix"] == 1 and parsed.classes["accuracy-plot"] == 1
 
 
 def test_results_module_documents_the_schema_file():
-    assert (Path(reports.__file__).parent / "results_schema.json").is_file()
+    assert (Path(render.__file__).parent.parent / "results_schema.json").is_file()
 
 
 def test_results_schema_page_documents_every_field():
     """docs/results-schema.md names every property of the schema."""
     page = (Path(__file__).resolve().parents[1] / "docs" / "results-schema.md").read_text(encoding="utf-8")
-    schema = reports.load_schema()
+    schema = render.load_schema()
     names = set(schema["properties"])
     for definition in schema["$defs"].values():
         names |= set(definition.get("properties", {}))
@@ -452,7 +453,7 @@ def test_results_schema_page_documents_every_field():
 def test_terminal_summary_keeps_whole_unsupported_reasons():
     """A reason is shown whole ('avg_pool:dilation: torch … argument', not cut at its first colon),
     counted, the eight most common first."""
-    from convspec.conformance.report import terminal_summary
+    from convspec.conformance.render.terminal import terminal_summary
 
     run = _passing("p")
     run.results = [_result("p", "avg_pool", "unsupported", case=AVG_CASE,
@@ -467,5 +468,5 @@ def test_terminal_summary_keeps_whole_unsupported_reasons():
 def test_accumulation_per_dtype_is_shown_in_words():
     run = _passing("widening")
     run.capabilities = {**run.capabilities, "accumulation": {"float16": "float32", "bfloat16": "float32"}}
-    text = reports.render_html(Results(backends=[run], settings={}, environment={}))
+    text = render.render_html(Results(backends=[run], settings={}, environment={}))
     assert text.count("float16 in float32, bfloat16 in float32, the others in themselves") == 2  # card and details

@@ -19,7 +19,7 @@ import pytest
 import convspec
 import convspec.reference as reference
 from convspec.backends import Capabilities, FunctionalBackend, FunctionBackend
-from convspec.conformance.reports import render_html, render_markdown
+from convspec.conformance.render import render_html, render_markdown
 from convspec.conformance.results import NONCONFORMING, STATUSES, status_label
 from convspec.spec import AvgPoolParams, ConvParams, MaxPoolParams, Unsupported
 

@@ -25,7 +25,7 @@ from convspec.backends import FunctionBackend
 from convspec.conformance import Case, run_conformance
 from convspec.conformance.cases import SPECIAL_RECIPES, ZERO_WEIGHT_RECIPES
 from convspec.conformance.compare import compare
-from convspec.conformance.runner import shape_clause
+from convspec.conformance.context import shape_clause
 from convspec.conformance.strategies import parameters, special_cases
 from convspec.reference.window import source_index
 from convspec.spec import AvgPoolParams, ConvParams, ConvTransposeParams, MaxPoolParams

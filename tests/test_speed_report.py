@@ -12,7 +12,8 @@ from test_reports import _structure, synthetic_results
 
 from convspec import cli
 from convspec.bench import run_bench
-from convspec.conformance import reports
+from convspec.bench import render as bench_render
+from convspec.conformance import render
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def _self_contained(text: str) -> None:
 
 def test_html_report_shows_every_summary_row_and_layer(bench_json):
     results = synthetic_results()
-    text = reports.render_html(results, [bench_json])
+    text = render.render_html(results, [bench_json])
     _self_contained(text)
     assert '<section id="speed">' in text and 'href="#speed"' in text
     assert text.index('id="speed"') < text.index('id="environment"')
@@ -40,21 +41,21 @@ def test_html_report_shows_every_summary_row_and_layer(bench_json):
         assert f"<td>{layer}</td>" in text
     assert "× naive" in text and "1.00 ×" in text  # the baseline against itself
     assert bench_json["machine"]["cpu"] in text
-    assert 'id="speed"' not in reports.render_html(results)
+    assert 'id="speed"' not in render.render_html(results)
 
 
 def test_speed_page_alone_in_html_and_markdown(bench_json):
-    page = reports.render_speed([bench_json, bench_json])
+    page = render.render_speed([bench_json, bench_json])
     _self_contained(page)
     assert page.count("<h3>Suites tiny · float32</h3>") == 2 and "convspec conformance report" not in page
-    markdown = reports.render_speed([bench_json], "markdown")
+    markdown = render.render_speed([bench_json], "markdown")
     assert markdown.startswith("## convspec bench")
     assert "| tiny | float32 | forward | im2col | 2 |" in markdown
     assert "| tiny | float32 | backward | naive | 2 |" in markdown
 
 
 def test_markdown_report_appends_the_speed_tables(bench_json):
-    text = reports.render(synthetic_results(), "markdown", [bench_json])
+    text = render.render(synthetic_results(), "markdown", [bench_json])
     assert text.index("## convspec conformance") < text.index("### Speed: tiny")
 
 
@@ -62,16 +63,16 @@ def test_unfinished_layers_show_their_status(bench_json):
     obj = copy.deepcopy(bench_json)
     obj["rows"][0].update(status="error", message="ValueError: <boom>", median_s=None, gflops=None,
                           ratio_torch=None, ratio_matmul=None)
-    text = reports.render_html(synthetic_results(), [obj])
+    text = render.render_html(synthetic_results(), [obj])
     assert '<td colspan="4">error: ValueError: &lt;boom&gt;</td>' in text
 
 
 @pytest.mark.parametrize(("ratio", "css", "width"), [(0.5, "bar", 15), (1.0, "bar", 30), (2.0, "bar slow", 60),
                                                      (40.0, "bar slow", 120)])
 def test_ratio_bars_are_to_scale_and_clipped(ratio, css, width):
-    cell = reports._ratio_bar(ratio)
+    cell = bench_render._ratio_bar(ratio)
     assert f'class="{css}" style="width:{width}px"' in cell and f"{ratio:.2f} ×" in cell
-    assert reports._ratio_bar(None) == '<td class="bar-cell">–</td>'
+    assert bench_render._ratio_bar(None) == '<td class="bar-cell">–</td>'
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -88,9 +89,9 @@ def test_ratio_bars_are_to_scale_and_clipped(ratio, css, width):
 def test_bench_json_is_checked_before_rendering(bench_json, change, message):
     obj = {key: value for key, value in {**bench_json, **change}.items() if value is not None}
     with pytest.raises(ValueError, match=message):
-        reports.render_speed([obj])
+        render.render_speed([obj])
     with pytest.raises(ValueError, match="nothing to report"):
-        reports.render_speed([])
+        render.render_speed([])
 
 
 def test_missing_values_show_as_dashes_and_text_is_escaped(bench_json):
@@ -98,10 +99,10 @@ def test_missing_values_show_as_dashes_and_text_is_escaped(bench_json):
     obj["settings"]["baseline"] = "<b>x|y</b>"
     obj["notes"] = ["torch <unavailable>: ratios | skipped"]
     obj["summary"][0].update(geomean_gflops=None, total_s=None, dtype="a|b")
-    text = reports.render_html(synthetic_results(), [obj])
+    text = render.render_html(synthetic_results(), [obj])
     assert "<b>x|y</b>" not in text and "&lt;b&gt;x|y&lt;/b&gt;" in text
     assert "<td>–</td><td>–</td>" in text  # total ms and GFLOP/s of the first summary line
-    markdown = reports.render_speed([obj], "markdown")
+    markdown = render.render_speed([obj], "markdown")
     table = [line for line in markdown.splitlines() if line.startswith("| ")]
     assert all(line.replace("\\|", "").count("|") == 10 for line in table)  # 9 cells, none split
     assert "| – | – |" in table[2] and "- torch &lt;unavailable&gt;: ratios \\| skipped" in markdown
@@ -109,14 +110,14 @@ def test_missing_values_show_as_dashes_and_text_is_escaped(bench_json):
 
 def test_json_report_refuses_bench_results(bench_json):
     with pytest.raises(ValueError, match=r"\.json report holds conformance results only"):
-        reports.render(synthetic_results(), "json", [bench_json])
+        render.render(synthetic_results(), "json", [bench_json])
     with pytest.raises(ValueError, match="nothing to report"):
-        reports.render(None, "html", [])
+        render.render(None, "html", [])
 
 
 def test_report_command_tells_bench_files_from_results(bench_json, tmp_path, capsys):
     results_file, bench_file = tmp_path / "run.json", tmp_path / "bench.json"
-    results_file.write_text(reports.render_json(synthetic_results()), encoding="utf-8")
+    results_file.write_text(render.render_json(synthetic_results()), encoding="utf-8")
     bench_file.write_text(json.dumps(bench_json), encoding="utf-8")
 
     assert cli.main(["report", str(results_file), str(bench_file), "-o", str(tmp_path / "both.html")]) == 0
@@ -133,6 +134,6 @@ def test_report_command_tells_bench_files_from_results(bench_json, tmp_path, cap
 
 def test_heading_names_the_thread_limit(bench_json):
     obj = copy.deepcopy(bench_json)
-    assert "thread" not in reports._html_speed(obj).split("</h3>")[0]
+    assert "thread" not in bench_render.speed_html(obj).split("</h3>")[0]
     obj["settings"]["threads"] = 1
-    assert reports._html_speed(obj).split("</h3>")[0].endswith("float32 · 1 thread")
+    assert bench_render.speed_html(obj).split("</h3>")[0].endswith("float32 · 1 thread")

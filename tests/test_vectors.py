@@ -247,7 +247,8 @@ def test_c_example_divisor_bug_fails_on_count_include_pad(vectors, binaries, tmp
 
 def _differential(backend, descriptors):
     from convspec.conformance.invoke import Invoker
-    from convspec.conformance.runner import CheckContext, Settings, check_differential
+    from convspec.conformance.checks.differential import check_differential
+    from convspec.conformance.context import CheckContext, Settings
 
     ctx = CheckContext(backend, backend.name, Invoker(backend), Settings(checks=("differential", "hygiene")))
     return [r for d in descriptors for r in check_differential(ctx, Case.parse(d))]
@@ -300,7 +301,8 @@ def test_catalogue_through_the_command_backend_needs_two_start_ups(binaries):
     for determinism (HYGIENE-3), from two program runs in all."""
     from convspec.conformance.catalogue import catalogue_cases
     from convspec.conformance.invoke import Invoker
-    from convspec.conformance.runner import CheckContext, Settings, check_differential
+    from convspec.conformance.checks.differential import check_differential
+    from convspec.conformance.context import CheckContext, Settings
 
     backend = CommandBackend(str(binaries[0]))
     cases = [c for c in catalogue_cases(ops=OPS_C, ranks=(1, 2, 3))

@@ -21,7 +21,7 @@ import pytest
 from convspec.backends import Capabilities, load
 from convspec.cli import main
 from convspec.conformance import Results, run_conformance
-from convspec.conformance.reports import render_html, render_markdown, validate
+from convspec.conformance.render import render_html, render_markdown, validate
 from convspec.conformance.xfail import XfailEntry, XfailFileError, apply_xfail, load_xfail
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""convspec.conformance — cases, checks, the runner and reports.
+"""convspec.conformance — cases, checks, the engine and reports.
 
 May import spec, reference and backends. Hypothesis is imported only when cases are generated.
 """
@@ -6,6 +6,6 @@ May import spec, reference and backends. Hypothesis is imported only when cases 
 from .cases import RECIPES, Case
 from .compare import Comparison, compare
 from .results import BackendRun, CheckResult, Results
-from .runner import run_conformance
+from .engine import run_conformance
 
 __all__ = ["BackendRun", "Case", "CheckResult", "Comparison", "RECIPES", "Results", "compare", "run_conformance"]

@@ -104,7 +104,7 @@ def parse_budget(text: str) -> float:
 def shards(backends: Sequence[str], ops: Sequence[str], campaign: Campaign, seeds: Iterable[int]) -> Iterator[Shard]:
     """Shards in their canonical order: seed, backend, op, then the ``cases`` unit and the
     properties in the order of the property table. ``campaign.checks`` must be resolved
-    (:func:`~convspec.conformance.runner.resolve_checks`)."""
+    (:func:`~convspec.conformance.engine.resolve_checks`)."""
     from .properties import PROPERTIES
 
     properties = [name for name in PROPERTIES if name in campaign.checks or "property" in campaign.checks]
@@ -131,7 +131,7 @@ def run_shard(shard: Shard, campaign: Campaign) -> dict[str, Any]:
 
 
 def _run(shard: Shard, campaign: Campaign, unit_checks: list[str]) -> Results:
-    from .runner import run_conformance
+    from .engine import run_conformance
 
     return run_conformance(
         shard.backend, ops=[shard.op], ranks=campaign.ranks, dtypes=campaign.dtypes, checks=unit_checks,
@@ -256,7 +256,7 @@ def run_campaign(
     (0, 1)
     """
     from ..backends import load
-    from .runner import resolve_checks
+    from .engine import resolve_checks
 
     specs = [backends] if isinstance(backends, str) else list(backends)
     for spec in specs + ([oracle] if oracle else []):

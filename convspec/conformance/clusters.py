@@ -12,7 +12,7 @@ every case's results. Its non-conforming results are then grouped in two steps:
    (``convspec/spec/features.py``), and only where no feature separates, its dtype, rank or data
    recipe. Passing cases on all-zero data are not counter-evidence: they exercise no arithmetic.
 
-Each cluster then gets one representative, shrunk by the runner (a hypothesis search restricted
+Each cluster then gets one representative, shrunk by the engine (a hypothesis search restricted
 to the cluster's key and conditions), so that a backend with two independent bugs in one op
 reports both, each with its own minimal reproducer.
 """

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..spec import UNIT_ROUNDOFF, InternalError
 from ..spec.dtypes import TINY
-from ..spec.accuracy import ALPHA, STAT_MIN_OUTPUTS, error_bound, statistical_limits
+from ..spec.accuracy import bound_overflows, error_bound, statistical_limits, statistical_terms
 
 #: Histogram edges of log10(error / bound) for the accuracy profile; exact matches are counted
 #: apart, values past the last edge land in the last bin.
@@ -155,9 +155,7 @@ def compare(
             raise InternalError(f"comparing {name!r} under a bound needs its magnitude")
         bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation, input_precision=input_precision)
         # ERR-SPECIAL-1 (3): where mag·(1 + α·K·u_acc) overflows the output dtype, anything goes.
-        with np.errstate(over="ignore", invalid="ignore"):
-            overflow = np.asarray(mag, dtype=np.float64) * (1 + ALPHA * k * UNIT_ROUNDOFF[accumulation or dtype])
-        bound = np.where(overflow > largest_finite(dtype), np.inf, bound)
+        bound = np.where(bound_overflows(mag, k, dtype, accumulation), np.inf, bound)
         # ERR-SPECIAL-1 (4): a zero magnitude (every product and the bias zero) needs an exact zero.
         zero = finite & (np.asarray(mag) == 0) & (error != 0)
         if zero.any():
@@ -170,11 +168,6 @@ def compare(
         return _fail(comparison, bad, out64, ref, "ERR-BOUND-1",
                      "|out - ref| <= (alpha*K*u_acc + alpha*u_in + u_out)*mag + tiny", error, bound)
     return comparison
-
-
-def largest_finite(dtype: str) -> float:
-    return {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
-            "float64": 1.7976931348623157e308}[dtype]
 
 
 def _profile(comparison: Comparison, error: np.ndarray, bound: np.ndarray, finite: np.ndarray) -> None:
@@ -209,12 +202,10 @@ def statistical_test(
     precision only the bias test applies.
     """
     out64 = np.asarray(out).astype(np.float64)
-    u_out = UNIT_ROUNDOFF[dtype]
-    u_acc = UNIT_ROUNDOFF[accumulation or dtype]
     use = np.isfinite(ref) & np.isfinite(mag) & (mag > 0) & np.isfinite(out64)
-    e = (out64[use] - ref[use]) / np.maximum(mag[use] * u_out, TINY[dtype])
+    e = (out64[use] - ref[use]) / np.maximum(mag[use] * UNIT_ROUNDOFF[dtype], TINY[dtype])
     count = int(e.size)
-    terms = max(1, math.ceil(k * u_acc / u_out)) + (1 if bias_term else 0)
+    terms = statistical_terms(k, dtype, accumulation, bias_term)
     bias_limit, variance_limit = statistical_limits(terms, count)
     total, squares = float(e.sum()), float(np.square(e).sum())
     check_variance = input_precision is None
@@ -222,9 +213,3 @@ def statistical_test(
     return passed, {"count": count, "k": terms, "sum": total,
                     "bias_limit": bias_limit if symmetric_data else math.inf, "sum_of_squares": squares,
                     "variance_limit": variance_limit if check_variance else math.inf}
-
-
-def wants_statistics(count: int, dtype: str) -> bool:
-    """The statistical test runs on ≥ STAT_MIN_OUTPUTS outputs of a dtype narrower than float64
-    (for float64 the reference is no more precise than the backend)."""
-    return count >= STAT_MIN_OUTPUTS and dtype != "float64"

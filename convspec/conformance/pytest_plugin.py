@@ -61,7 +61,7 @@ def pytest_configure(config: Any) -> None:
         return
     from ..backends import load
     from ..spec import ConvSpecError
-    from .runner import resolve_checks
+    from .engine import resolve_checks
     from .xfail import load_xfail
 
     try:
@@ -105,7 +105,7 @@ class ShardItem(pytest.Item):
 
     def runtest(self) -> None:
         from .results import Launch, python_path_for
-        from .runner import run_conformance
+        from .engine import run_conformance
         from .xfail import apply_xfail
 
         config = self.config
@@ -133,7 +133,7 @@ class ShardItem(pytest.Item):
 
 def _verdict(results: list[Any]) -> None:
     """Fail with every non-conformance, xfail when only known failures, skip when nothing ran."""
-    from .report import describe_failure
+    from .render.terminal import describe_failure
     from .results import NONCONFORMING, NOT_APPLICABLE
 
     failures = [r for r in results if r.status in NONCONFORMING]
@@ -167,7 +167,7 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
     if not specs:
         return
     from .results import Launch, python_path_for
-    from .runner import run_conformance
+    from .engine import run_conformance
     from .xfail import apply_xfail
 
     loaded = config.stash[_LOADED]
@@ -208,7 +208,7 @@ def _shard_items(session: Any, config: Any, specs: list[str], loaded: dict[str, 
     every xdist worker, as xdist requires). Nothing runs at collection."""
     from ..spec import OPS
     from .campaign import Campaign, shards
-    from .runner import resolve_checks
+    from .engine import resolve_checks
 
     oracle = config.getoption("convspec_oracle")
     campaign = Campaign(ranks=tuple(config.getoption("convspec_ranks")),

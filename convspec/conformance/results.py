@@ -64,7 +64,7 @@ FAMILIES = ("differential", "special", "property", "invalid", "hygiene", "defaul
 
 @dataclass(frozen=True)
 class Launch:
-    """What a command line must repeat for a printed reproducer to reproduce (set by the runner).
+    """What a command line must repeat for a printed reproducer to reproduce (set by the engine).
 
     Attributes
     ----------
@@ -459,8 +459,8 @@ class Results:
             yield from run.results
 
     def summary(self) -> str:
-        """The terminal summary (see :mod:`convspec.conformance.report`)."""
-        from .report import terminal_summary
+        """The terminal summary (see :mod:`convspec.conformance.render.terminal`)."""
+        from .render.terminal import terminal_summary
 
         return terminal_summary(self)
 
@@ -494,3 +494,18 @@ class Results:
                     copy.name = f"{copy.name} ({run.environment.get('platform', run.created)})"
                 merged.backends.append(copy)
         return merged
+
+
+def clauses_met(result: CheckResult) -> tuple[str, ...]:
+    """The clauses a result speaks for: its own, and for a passed comparison against the
+    reference every clause of the op's definition and of the error model it was held to (so that
+    the matrix counts them, and an expected-failure entry for ERR-BOUND-1 sees the passing cases
+    of its scope)."""
+    if result.status != "passed" or result.family not in ("differential", "special", "oracle") \
+            or result.op not in OPS:
+        return (result.clause,)
+    info = OPS[result.op]
+    implied = info.clauses + (("ERR-BOUND-1",) if info.linear else ("ERR-EXACT-1",))
+    if result.family == "special":
+        implied += ("ERR-SPECIAL-1",)
+    return tuple(dict.fromkeys((result.clause, *implied)))

@@ -25,12 +25,11 @@ from .. import reference
 from ..backends.base import Capabilities
 from ..backends.command import MANIFEST_FORMAT, MANIFEST_VERSION, load_array, manifest_case, save_array, write_batch
 from ..spec import OPS, SPEC_VERSION, UNIT_ROUNDOFF, Params, expected_shapes
-from ..spec.accuracy import ALPHA, error_bound, terms_per_output
+from ..spec.accuracy import ALPHA, bound_overflows, error_bound, terms_per_output
 from ..spec.dtypes import TINY
 from .cases import SPECIAL_RECIPES, Case
-from .compare import largest_finite
 from .results import BackendRun, CheckResult, Results
-from .runner import CheckContext, Settings, _result, _summarise, compare_outputs, exact_mask
+from .context import CheckContext, Settings, check_result, compare_outputs, exact_mask, summarise
 
 __all__ = ["check_vectors", "export_vectors", "generated_cases", "read_manifest"]
 
@@ -87,9 +86,7 @@ def _plain(accumulation: str | Mapping[str, str] | None) -> str | dict[str, str]
 def _bound(mag: np.ndarray, k: int, dtype: str, accumulation: str | None) -> np.ndarray:
     """ERR-BOUND-1 as :func:`convspec.conformance.compare.compare` applies it (overflow: infinite)."""
     bound = error_bound(mag, k, out_dtype=dtype, accumulation=accumulation)
-    with np.errstate(over="ignore", invalid="ignore"):
-        reach = np.asarray(mag, dtype=np.float64) * (1 + ALPHA * k * UNIT_ROUNDOFF[accumulation or dtype])
-    return np.where(reach > largest_finite(dtype), np.inf, bound)
+    return np.where(bound_overflows(mag, k, dtype, accumulation), np.inf, bound)
 
 
 def export_vectors(
@@ -247,7 +244,7 @@ def check_vectors(
 
     For each case of the manifest: ``results_dir/<id>.<output>.npy`` is compared with the
     reference under the error model (max_pool exactly, with the index rules), exactly as
-    ``convspec check`` compares a backend (:func:`convspec.conformance.runner.compare_outputs`),
+    ``convspec check`` compares a backend (:func:`convspec.conformance.context.compare_outputs`),
     with ``u_acc`` of ``accumulation`` (a dtype, or per input dtype; default: the case dtype). ``<id>.unsupported`` (a reason)
     makes the case *unsupported*; a missing or unreadable output file fails the case under
     HYGIENE-2, naming the file; an output of the wrong dtype fails HYGIENE-2 as well.
@@ -286,7 +283,7 @@ def _check_entry(ctx: _VectorContext, vectors: Path, outputs_root: Path, entry: 
     marker = outputs_root / f"{entry['id']}.unsupported"
     if marker.exists():
         reason = marker.read_text(encoding="utf-8", errors="replace").strip() or "declared unsupported"
-        return [_result(ctx, family, family, op, clause, "unsupported", case, params, reason)]
+        return [check_result(ctx, family, family, op, clause, "unsupported", case, params, reason)]
     arrays = {name: None if spec is None else load_array(vectors / spec["file"], spec["dtype"])
               for name, spec in entry["inputs"].items()}
     expected: dict[str, np.ndarray | None] = {}
@@ -314,17 +311,17 @@ def _check_entry(ctx: _VectorContext, vectors: Path, outputs_root: Path, entry: 
     # and keep its reference calls on one dtype (DTYPE-1).
     wide = {name: None if value is None else np.asarray(value, np.float64) for name, value in arrays.items()}
     comparisons, notes = compare_outputs(ctx, case, op, params, wide, outputs, expected)  # type: ignore[arg-type]
-    status, message = _summarise(comparisons)
+    status, message = summarise(comparisons)
     failing = next((c for c in comparisons if not c.passed), None)
-    results = [_result(ctx, family, family, op, failing.clause if failing else clause, status, case, params,
+    results = [check_result(ctx, family, family, op, failing.clause if failing else clause, status, case, params,
                        "; ".join(filter(None, problems + [message] + notes)), comparisons)]
     wrong = [f"{name}: {value.dtype}" for name, value in outputs.items()
              if value is not None and name != "indices" and value.dtype.name != case.dtype]
     if wrong:
-        results.append(_result(ctx, "hygiene", "hygiene", op, "HYGIENE-2", "failed", case, params,
+        results.append(check_result(ctx, "hygiene", "hygiene", op, "HYGIENE-2", "failed", case, params,
                                f"output dtypes {wrong}, expected {case.dtype}"))
     indices = outputs.get("indices")
     if indices is not None and indices.dtype != np.int64:
-        results.append(_result(ctx, "hygiene", "hygiene", op, "MAXPOOL-INDEX-2", "failed", case, params,
+        results.append(check_result(ctx, "hygiene", "hygiene", op, "MAXPOOL-INDEX-2", "failed", case, params,
                                f"indices have dtype {indices.dtype}, expected int64"))
     return results

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..spec import CLAUSES, DTYPE_NAMES, OPS, ConvSpecError
 from ..spec.features import FEATURES
-from .results import NONCONFORMING, BackendRun, CheckResult, Results
+from .results import NONCONFORMING, BackendRun, CheckResult, Results, clauses_met
 
 __all__ = ["MATCH_KEYS", "XfailEntry", "XfailFileError", "apply_xfail", "load_xfail"]
 
@@ -84,7 +84,7 @@ class XfailEntry:
         case = result.case
         if self.op is not None and result.op not in self.op:
             return False
-        if self.clause is not None and not set(self.clause) & set(_clauses_of(result)):
+        if self.clause is not None and not set(self.clause) & set(clauses_met(result)):
             return False
         if self.features is not None and not set(self.features) <= set(result.features):
             return False
@@ -97,14 +97,6 @@ class XfailEntry:
     def keys(self) -> dict[str, Any]:
         """The match keys it sets, as plain JSON values."""
         return {key: list(value) for key in MATCH_KEYS if (value := getattr(self, key)) is not None}
-
-
-def _clauses_of(result: CheckResult) -> tuple[str, ...]:
-    """The result's clause; for a passed comparison with the reference, every clause it was held
-    to (so that an entry for ERR-BOUND-1 sees the passing cases of its scope)."""
-    from .reports import _clauses_met
-
-    return _clauses_met(result)
 
 
 # -- reading ------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from .pool import PoolParams
 ALPHA = 2.0
 #: ERR-STAT-1 applies to comparisons with at least this many outputs.
 STAT_MIN_OUTPUTS = 1000
+#: Significand bits (with the implicit one) per precision: integers up to 2^p are exact.
+PRECISION_BITS = {"float16": 11, "bfloat16": 8, "tf32": 11, "float32": 24, "float64": 53}
 
 
 def terms_per_output(op: str, params: Params) -> dict[str, int]:
@@ -117,3 +119,33 @@ def statistical_limits(k: int, count: int) -> tuple[float, float]:
     of K roundings, each ≤ u/√3 on average, with margin), for T outputs each summing K terms.
     """
     return 2.0 * math.sqrt(k * count), 0.4 * k * count
+
+
+def largest_finite(dtype: str) -> float:
+    """The largest finite value of ``dtype``."""
+    return {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
+            "float64": 1.7976931348623157e308}[dtype]
+
+
+def bound_overflows(mag: np.ndarray, k: int, dtype: str, accumulation: str | None = None) -> np.ndarray:
+    """ERR-SPECIAL-1 (3): where mag·(1 + α·K·u_acc) overflows ``dtype`` (there anything goes)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        reach = np.asarray(mag, dtype=np.float64) * (1 + ALPHA * k * UNIT_ROUNDOFF[accumulation or dtype])
+    return reach > largest_finite(dtype)  # type: ignore[no-any-return]
+
+
+def exact_integer_limit(dtype: str, accumulation: str | None = None) -> float:
+    """ERR-EXACT-1 (3): integer partial sums up to this magnitude are exact in both the
+    accumulation precision and ``dtype``."""
+    return 2.0**min(PRECISION_BITS[accumulation or dtype], PRECISION_BITS[dtype])
+
+
+def statistical_terms(k: int, dtype: str, accumulation: str | None = None, bias_term: bool = False) -> int:
+    """ERR-STAT-1's k: max(1, ⌈K · u_acc / u_out⌉), plus one for a bias term."""
+    return max(1, math.ceil(k * UNIT_ROUNDOFF[accumulation or dtype] / UNIT_ROUNDOFF[dtype])) + (1 if bias_term else 0)
+
+
+def wants_statistics(count: int, dtype: str) -> bool:
+    """The statistical test runs on ≥ STAT_MIN_OUTPUTS outputs of a dtype narrower than float64
+    (for float64 the reference is no more precise than the backend)."""
+    return count >= STAT_MIN_OUTPUTS and dtype != "float64"

@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .. import reference
-from ..spec import FORWARD_OPS
-from .cases import Case
-from .invoke import BackendFailure, Invoker
-from .results import CheckResult
-from .runner import CheckContext, _failure_status, _indices_not_compared, _result, _summarise, compare_outputs
+from ... import reference
+from ...spec import FORWARD_OPS
+from ..cases import Case
+from ..context import CheckContext, check_result, compare_outputs, failure_status, indices_not_compared, summarise
+from ..invoke import BackendFailure, Invoker
+from ..results import CheckResult
 
 CLAUSE = "PARAM-3"
 _NO_DEFAULTS = "the backend is called with the spec's parameter objects: it has no argument defaults"
@@ -57,7 +57,7 @@ def run_defaults(ctx: CheckContext, cases: Sequence[Case]) -> list[CheckResult]:
     omitting = getattr(ctx.backend, "with_defaults_omitted", None)
     with_defaults = frozenset(getattr(ctx.backend, "ops_with_defaults", ()))
     lacking = sorted({case.op for case in cases if not callable(omitting) or case.op not in with_defaults})
-    results = [_result(ctx, "defaults", "defaults", op, CLAUSE, "unsupported", None, None, _NO_DEFAULTS)
+    results = [check_result(ctx, "defaults", "defaults", op, CLAUSE, "unsupported", None, None, _NO_DEFAULTS)
                for op in lacking]
     cases = [case for case in cases if case.op not in lacking]
     if not cases:
@@ -79,28 +79,28 @@ def check_defaults(ctx: CheckContext, case: Case, omitting: Invoker) -> CheckRes
     op, params = case.op, case.params_object
     reason = ctx.unsupported(op, params, case.dtype)
     if reason:
-        return _result(ctx, "defaults", "defaults", op, CLAUSE, "unsupported", case, params, reason)
+        return check_result(ctx, "defaults", "defaults", op, CLAUSE, "unsupported", case, params, reason)
     arrays = case.arrays()
     try:
         call = omitting.call(op, arrays, params)
     except BackendFailure as failure:
-        status, message = _failure_status(failure)
-        return _result(ctx, "defaults", "defaults", op, failure.clause or CLAUSE, status, case, params,
+        status, message = failure_status(failure)
+        return check_result(ctx, "defaults", "defaults", op, failure.clause or CLAUSE, status, case, params,
                        f"with the arguments at their default left out: {message}")
     ctx.backend_seconds += call.seconds
     expected = reference.evaluate(op, arrays, params)
-    if _indices_not_compared(ctx, case, params, call, "defaults") is not None:
+    if indices_not_compared(ctx, case, params, call, "defaults") is not None:
         expected = {name: value for name, value in expected.items() if name != "indices"}
     comparisons, notes = compare_outputs(ctx, case, op, params, arrays, call.outputs, expected)
-    status, message = _summarise(comparisons)
+    status, message = summarise(comparisons)
     if status == "passed":
-        return _result(ctx, "defaults", "defaults", op, CLAUSE, status, case, params, "; ".join(notes), comparisons)
+        return check_result(ctx, "defaults", "defaults", op, CLAUSE, status, case, params, "; ".join(notes), comparisons)
     failing = next(c for c in comparisons if not c.passed)
     if _conforms_with_every_argument(ctx, case, arrays, expected):
         clause, message = CLAUSE, f"with the arguments at their default left out, {message}"
     else:
         clause, message = failing.clause, f"{message} (with every argument given as well)"
-    return _result(ctx, "defaults", "defaults", op, clause, status, case, params, message, comparisons)
+    return check_result(ctx, "defaults", "defaults", op, clause, status, case, params, message, comparisons)
 
 
 def _conforms_with_every_argument(ctx: CheckContext, case: Case, arrays: dict[str, Any],

@@ -9,10 +9,10 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .results import STATUSES, BackendRun, CheckResult, FailureCluster, status_label
+from ..results import STATUSES, BackendRun, CheckResult, FailureCluster, status_label
 
 if TYPE_CHECKING:
-    from .results import Results
+    from ..results import Results
 
 
 def counts_by(results: list[CheckResult], *keys: str) -> dict[tuple[str, ...], Counter[str]]:
@@ -70,7 +70,7 @@ def coverage_line(pair_coverage: Mapping[str, Mapping[str, Any]]) -> str:
 def describe_failure(result: CheckResult, indent: str = "    ", *, cluster: FailureCluster | None = None) -> str:
     """Clause, case, worst element and reproducers of one non-conforming result (with the likely
     cause of the failure ``cluster`` it represents)."""
-    from ..spec import CLAUSES
+    from ...spec import CLAUSES
 
     lines = [f"{result.status.upper()} {result.op} [{result.check}] {result.clause}: {CLAUSES.get(result.clause, '')}"]
     if cluster is not None:
