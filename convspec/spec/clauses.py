@@ -52,6 +52,12 @@ CLAUSES: dict[str, str] = {
     "AVGPOOL-PARAM-1": "count_include_pad must be given explicitly; divisor_override, when given, is a positive int.",
     "AVGPOOL-DEF-1": "y = (sum over taps inside the input) / divisor; divisor = divisor_override, else taps inside [-p_before, n + p_after) if count_include_pad, else taps inside [0, n).",
     "AVGPOOL-GRAD-1": "avg_pool_backward spreads each dy / divisor over the input elements of its window.",
+    # ONNX extension ops and global pools
+    "LPPOOL-PARAM-1": "lp_pool's p (ONNX LpPool attribute, default 2) is a positive int; windows are those of every pool.",
+    "LPPOOL-DEF-1": "lp_pool: y = (sum over the window's taps inside the input of |x|^p)^(1/p); padding taps contribute 0; mag = y.",
+    "LPPOOL-GRAD-1": "lp_pool_backward: dx[u] = sum over windows p holding u of dy[p] * sign(x[u]) |x[u]|^(p-1) / y[p]^(p-1), and 0 from a window whose y is 0.",
+    "GLOBALPOOL-MAX-1": "global max pool (ONNX GlobalMaxPool) is max_pool with kernel_size = the spatial shape of x, stride 1, no padding: y has spatial size 1.",
+    "GLOBALPOOL-AVG-1": "global average pool (ONNX GlobalAveragePool) is avg_pool with kernel_size = the spatial shape of x, stride 1, no padding: y = mean over the plane.",
     # Gradients and dtypes
     "GRAD-SHAPE-1": "the output gradient dy has exactly the forward output's shape; dx, dw, db have the shapes of x, w, b.",
     "DTYPE-1": "x, w, b and dy share one floating dtype (float16, bfloat16, float32, float64); results have that dtype.",

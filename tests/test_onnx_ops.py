@@ -1,0 +1,219 @@
+"""ONNX extension ops and global pools in the spec and the reference: LpPool (forward and gradient)
+against hand-computed values, a literal loop and finite differences; GlobalMaxPool and
+GlobalAveragePool as the whole-plane max_pool / avg_pool; extension ops stay out of CORE_OPS."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import convspec.reference as R
+from convspec.backends.base import Capabilities
+from convspec.spec import (
+    CORE_OPS,
+    OPS,
+    AvgPoolParams,
+    InvalidParams,
+    LpPoolParams,
+    MaxPoolParams,
+    expected_shapes,
+    global_pool_params,
+)
+
+
+def row(*values):
+    return np.array([[values]], dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------------
+# op table
+
+
+def test_lp_pool_ops_are_onnx_extensions_not_core():  # LPPOOL-DEF-1, LPPOOL-GRAD-1
+    assert OPS["lp_pool"].extension == "onnx" and OPS["lp_pool_backward"].extension == "onnx"
+    assert OPS["lp_pool"].backward == "lp_pool_backward" and OPS["lp_pool_backward"].forward == "lp_pool"
+    assert "lp_pool" not in CORE_OPS and "lp_pool_backward" not in CORE_OPS
+    assert CORE_OPS == {name for name, info in OPS.items() if info.extension is None}
+    assert "conv" in CORE_OPS and len(CORE_OPS) == 8
+
+
+def test_default_capabilities_claim_core_ops_only():
+    assert Capabilities().ops == CORE_OPS
+    assert "lp_pool" in Capabilities(ops=frozenset({"lp_pool", "lp_pool_backward"})).ops
+
+
+def test_every_op_has_a_reference_function():
+    assert set(R.FUNCTIONS) == set(OPS)
+
+
+# ------------------------------------------------------------------------------------------
+# LpPool parameters and shapes
+
+
+def test_lp_pool_p_defaults_to_2_and_must_be_a_positive_int():  # LPPOOL-PARAM-1
+    assert LpPoolParams(input_shape=(1, 1, 4), kernel_size=2).p == 2
+    for bad in (0, -1, 2.5, True, "2"):
+        with pytest.raises(InvalidParams, match="LPPOOL-PARAM-1") as info:
+            LpPoolParams(input_shape=(1, 1, 4), kernel_size=2, p=bad)
+        assert info.value.param == "p"
+
+
+def test_lp_pool_shapes_follow_the_pool_formulas():  # LPPOOL-PARAM-1, POOL-SHAPE-1, POOL-CEIL-1
+    for kwargs in (dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, ceil_mode=True),
+                   dict(kernel_size=3, stride=2, padding="same_upper"), dict(kernel_size=3, stride=2, padding="same_lower"),
+                   dict(kernel_size=2, dilation=2, padding="valid")):
+        lp = LpPoolParams(input_shape=(2, 3, 7, 6), **kwargs)
+        mx = MaxPoolParams(input_shape=(2, 3, 7, 6), **kwargs)
+        assert lp.output_shape == mx.output_shape and lp.pads == mx.pads
+        assert expected_shapes("lp_pool", lp) == {"x": (2, 3, 7, 6), "y": lp.output_shape}
+    # ONNX test_lppool_2d_default: 32x32, kernel 2, stride 1 -> 31x31
+    assert LpPoolParams(input_shape=(1, 3, 32, 32), kernel_size=2, stride=1, p=4).output_shape == (1, 3, 31, 31)
+    with pytest.raises(InvalidParams, match="POOL-WINDOW-1"):
+        LpPoolParams(input_shape=(1, 1, 4), kernel_size=2, padding=2)
+
+
+# ------------------------------------------------------------------------------------------
+# LpPool forward
+
+
+def test_lp_pool_hand_values():  # LPPOOL-DEF-1
+    x = row(3, -4, 0, 1, 2, -2)
+    np.testing.assert_array_equal(R.lp_pool(x, LpPoolParams(input_shape=x.shape, kernel_size=2)), row(5, 1, np.sqrt(8)))
+    np.testing.assert_array_equal(R.lp_pool(x, LpPoolParams(input_shape=x.shape, kernel_size=2, p=1)), row(7, 1, 4))
+    # padding contributes 0: windows {-1,0} {1,2} {3,4} {5,6}
+    got = R.lp_pool(x, LpPoolParams(input_shape=x.shape, kernel_size=2, padding=1, p=1))
+    np.testing.assert_array_equal(got, row(3, 4, 3, 2))
+    # p = 3, ceil-mode overhang contributes 0: windows {0,1,2} {2,3,4} {4,5,(6)}; |x|^3 sums 91, 9, 16
+    got = R.lp_pool(x, LpPoolParams(input_shape=x.shape, kernel_size=3, stride=2, ceil_mode=True, p=3))
+    np.testing.assert_allclose(got, row(91 ** (1 / 3), 9 ** (1 / 3), 16 ** (1 / 3)), rtol=1e-15)
+
+
+def test_lp_pool_special_values():  # LPPOOL-DEF-1
+    x = row(np.nan, 1, -np.inf, 1, 0, 0)
+    np.testing.assert_array_equal(R.lp_pool(x, LpPoolParams(input_shape=x.shape, kernel_size=2)), row(np.nan, np.inf, 0))
+
+
+def literal_lp_pool(x, params):
+    """A literal loop over windows and taps of LPPOOL-DEF-1."""
+    y = np.zeros(params.output_shape)
+    spatial = params.input_shape[2:]
+    for n, c in itertools.product(*map(range, params.input_shape[:2])):
+        for p in itertools.product(*map(range, params.output_shape[2:])):
+            total = 0.0
+            for q in itertools.product(*map(range, params.kernel_size)):
+                u = tuple(pi * s - pb + qi * d for pi, s, (pb, _), qi, d in
+                          zip(p, params.stride, params.pads, q, params.dilation))
+                if all(0 <= ui < ni for ui, ni in zip(u, spatial)):
+                    total += abs(x[(n, c) + u]) ** params.p
+            y[(n, c) + p] = total ** (1 / params.p)
+    return y
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(input_shape=(2, 2, 7), kernel_size=3, stride=2, padding=1, p=3),
+    dict(input_shape=(1, 2, 6, 5), kernel_size=(3, 2), stride=(2, 1), padding=((1, 0), (1, 1)), dilation=(1, 2), p=2),
+    dict(input_shape=(1, 1, 5, 5, 4), kernel_size=2, ceil_mode=True, p=1),
+    dict(input_shape=(1, 1, 9, 7), kernel_size=3, stride=2, padding="same_lower", p=4),
+])
+def test_lp_pool_matches_a_literal_loop(kwargs):  # LPPOOL-DEF-1
+    params = LpPoolParams(**kwargs)
+    x = np.random.default_rng(0).normal(size=params.input_shape)
+    np.testing.assert_allclose(R.lp_pool(x, params), literal_lp_pool(x, params), rtol=1e-13)
+
+
+# ------------------------------------------------------------------------------------------
+# LpPool gradient
+
+
+def test_lp_pool_backward_hand_values():  # LPPOOL-GRAD-1
+    x = row(3, -4, 0, 0)
+    params = LpPoolParams(input_shape=x.shape, kernel_size=2)
+    # window 0: y = 5, g = x / 5; window 1: y = 0 -> gradient 0
+    np.testing.assert_array_equal(R.lp_pool_backward(x, row(10, 1), params), row(6, -8, 0, 0))
+    # p = 1: g = sign(x), sign(0) = 0
+    x = row(2, -1, 0, 5)
+    params = LpPoolParams(input_shape=x.shape, kernel_size=2, p=1)
+    np.testing.assert_array_equal(R.lp_pool_backward(x, row(3, 7), params), row(3, -3, 0, 7))
+    # overlapping windows accumulate: {0,1} {1,2}, p = 2, y = 5 and 4/... -> x1 gets from both
+    x = row(3, 4, 0)
+    params = LpPoolParams(input_shape=x.shape, kernel_size=2, stride=1)
+    np.testing.assert_allclose(R.lp_pool_backward(x, row(1, 1), params), row(3 / 5, 4 / 5 + 1, 0), rtol=1e-15)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(input_shape=(1, 2, 7), kernel_size=3, stride=2, padding=1, p=3),
+    dict(input_shape=(1, 1, 5, 4), kernel_size=2, stride=1, padding=1, p=2),
+    dict(input_shape=(2, 1, 6), kernel_size=2, ceil_mode=True, dilation=2, p=4),
+])
+def test_lp_pool_backward_matches_finite_differences(kwargs):  # LPPOOL-GRAD-1
+    params = LpPoolParams(**kwargs)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=params.input_shape) + 0.5
+    dy = rng.normal(size=params.output_shape)
+    dx = R.lp_pool_backward(x, dy, params)
+    h = 1e-6
+    fd = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[index] = h
+        fd[index] = np.sum(dy * (R.lp_pool(x + e, params) - R.lp_pool(x - e, params))) / (2 * h)
+    np.testing.assert_allclose(dx, fd, rtol=1e-5, atol=1e-7)
+
+
+def test_lp_pool_evaluate_and_magnitude():  # LPPOOL-DEF-1, LPPOOL-GRAD-1
+    x = row(-3, 4, 1)
+    params = LpPoolParams(input_shape=x.shape, kernel_size=2, stride=1)
+    out = R.evaluate("lp_pool", {"x": x}, params)
+    np.testing.assert_allclose(out["y"], row(5, np.sqrt(17)))
+    np.testing.assert_allclose(R.magnitude("lp_pool", {"x": x}, params)["y"], out["y"])  # mag = y
+    grad = R.evaluate("lp_pool_backward", {"x": x, "dy": row(1, 1)}, params)
+    assert set(grad) == {"dx"}
+    assert R.zero_extension_nan("lp_pool_backward", {"x": x, "dy": row(1, 1)}, params) == {"dx": None}
+
+
+def test_lp_pool_does_not_modify_inputs():  # HYGIENE-1
+    x = row(1, -2, 3, 4)
+    dy = row(1, 2)
+    params = LpPoolParams(input_shape=x.shape, kernel_size=2)
+    x0, dy0 = x.copy(), dy.copy()
+    R.lp_pool(x, params)
+    R.lp_pool_backward(x, dy, params)
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(dy, dy0)
+
+
+# ------------------------------------------------------------------------------------------
+# global pools
+
+
+def test_global_pool_params_cover_the_whole_plane():  # GLOBALPOOL-MAX-1, GLOBALPOOL-AVG-1
+    mx = global_pool_params("max_pool", (2, 3, 4, 5))
+    av = global_pool_params("avg_pool", (2, 3, 4, 5, 6))
+    assert isinstance(mx, MaxPoolParams) and isinstance(av, AvgPoolParams)
+    assert mx.kernel_size == (4, 5) and mx.stride == (1, 1) and mx.pads == ((0, 0), (0, 0))
+    assert mx.output_shape == (2, 3, 1, 1) and av.output_shape == (2, 3, 1, 1, 1)
+    assert av.count_include_pad is False and av.divisor_override is None
+    with pytest.raises(InvalidParams, match="GLOBALPOOL-AVG-1"):
+        global_pool_params("lp_pool", (1, 1, 3))
+    with pytest.raises(InvalidParams, match="LAYOUT-1"):
+        global_pool_params("max_pool", (1, 1))
+
+
+def test_global_max_pool_values_nan_and_index():  # GLOBALPOOL-MAX-1, MAXPOOL-NAN-1, MAXPOOL-TIE-1
+    x = np.array([[[[1.0, 7, 2], [7, 0, 3]], [[-np.inf, -np.inf, -np.inf], [-np.inf, -np.inf, -np.inf]]],
+                  [[[1.0, np.nan, 2], [np.nan, 9, 3]], [[0.0, 0, 0], [0, 0, -1]]]])
+    y, indices = R.max_pool(x, global_pool_params("max_pool", x.shape))
+    np.testing.assert_array_equal(y[..., 0, 0], [[7, -np.inf], [np.nan, 0]])
+    np.testing.assert_array_equal(indices[..., 0, 0], [[1, 0], [1, 0]])
+
+
+def test_global_average_pool_is_the_plane_mean():  # GLOBALPOOL-AVG-1
+    x = np.random.default_rng(2).normal(size=(2, 3, 4, 5))
+    y = R.avg_pool(x, global_pool_params("avg_pool", x.shape))
+    np.testing.assert_allclose(y, x.mean(axis=(2, 3), keepdims=True), rtol=1e-14)
+    x = np.array([[[1.0, np.inf, 2]], [[np.inf, -np.inf, 0]]])
+    with np.errstate(invalid="ignore"):
+        y = R.avg_pool(x, global_pool_params("avg_pool", x.shape))
+    np.testing.assert_array_equal(y, [[[np.inf]], [[np.nan]]])
