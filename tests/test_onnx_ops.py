@@ -217,3 +217,24 @@ def test_global_average_pool_is_the_plane_mean():  # GLOBALPOOL-AVG-1
     with np.errstate(invalid="ignore"):
         y = R.avg_pool(x, global_pool_params("avg_pool", x.shape))
     np.testing.assert_array_equal(y, [[[np.inf]], [[np.nan]]])
+
+
+# ------------------------------------------------------------------------------------------
+# conformance wiring: a backend that claims lp_pool gets cases
+
+
+def test_lp_pool_strategy_and_defaults_build_valid_params():  # LPPOOL-PARAM-1
+    from hypothesis import given, settings
+
+    from convspec.conformance.defaults import default_cases
+    from convspec.conformance.strategies import parameters
+
+    assert [c.op for c in default_cases(["lp_pool", "lp_pool_backward"], [1, 2], "float32")] == ["lp_pool"] * 2
+
+    @settings(max_examples=15, deadline=None, database=None)
+    @given(parameters("lp_pool", ranks=(1, 2)))
+    def check(kwargs):
+        params = LpPoolParams(**kwargs)
+        assert 1 <= params.p <= 4
+
+    check()
