@@ -238,3 +238,96 @@ def test_lp_pool_strategy_and_defaults_build_valid_params():  # LPPOOL-PARAM-1
         assert 1 <= params.p <= 4
 
     check()
+
+
+# ------------------------------------------------------------------------------------------
+# ConvTranspose auto_pad and output_shape (ONNX)
+
+
+def convt(**kw):
+    from convspec.spec import ConvTransposeParams
+
+    return ConvTransposeParams(**kw)
+
+
+def test_convt_same_gives_n_times_s_with_the_odd_pad_after_for_upper():  # CONVT-SAME-1, CONVT-PAD-1
+    # n=3, k=3, s=2, op=0: total = 2*2 + 0 + 3 - 6 = 1
+    upper = convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2, padding="same_upper")
+    lower = convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2, padding="same_lower")
+    same = convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2, padding="same")
+    assert upper.pads == same.pads == ((0, 1),) and lower.pads == ((1, 0),)
+    assert upper.output_shape == lower.output_shape == (1, 1, 6)
+    # output_padding enters the total: o stays n*s (onnx/onnx#4299), total = 2 -> (1, 1)
+    with_op = convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2, padding="same_upper", output_padding=1)
+    assert with_op.pads == ((1, 1),) and with_op.output_shape == (1, 1, 6)
+    # ONNX test_convtranspose_autopad_same: x 3x3, W 3x3, strides 2, SAME_UPPER -> 6x6
+    p = convt(input_shape=(1, 1, 3, 3), weight_shape=(1, 2, 3, 3), stride=2, padding="same_upper")
+    assert p.output_shape == (1, 2, 6, 6) and p.pads == ((0, 1), (0, 1))
+    # dilation and even totals
+    p = convt(input_shape=(1, 1, 4, 5), weight_shape=(1, 1, 3, 2), stride=(1, 3), dilation=(2, 2), padding="same_lower")
+    # dim 0: total = 3 + 0 + 5 - 4 = 4 -> (2, 2); dim 1: total = 12 + 3 - 15 = 0
+    assert p.pads == ((2, 2), (0, 0)) and p.output_shape == (1, 1, 4, 15)
+
+
+def test_convt_same_values_are_the_full_output_cropped():  # CONVT-SAME-1, CONVT-DEF-1
+    rng = np.random.default_rng(3)
+    x, w = rng.normal(size=(1, 2, 3, 4)), rng.normal(size=(2, 3, 3, 2))
+    full = R.conv_transpose(x, w, None, convt(input_shape=x.shape, weight_shape=w.shape, stride=2))  # 7 x 8
+    upper = R.conv_transpose(x, w, None, convt(input_shape=x.shape, weight_shape=w.shape, stride=2,
+                                               padding="same_upper"))
+    lower = R.conv_transpose(x, w, None, convt(input_shape=x.shape, weight_shape=w.shape, stride=2,
+                                               padding="same_lower"))
+    # dim 0: total 1 (upper (0,1), lower (1,0)); dim 1: total 2*3 + 2 - 8 = 0
+    np.testing.assert_array_equal(upper, full[:, :, 0:6, :])
+    np.testing.assert_array_equal(lower, full[:, :, 1:7, :])
+
+
+def test_convt_same_unreachable_is_invalid():  # CONVT-SAME-1
+    with pytest.raises(InvalidParams, match="CONVT-SAME-1") as info:
+        convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 1), stride=2, padding="same")
+    assert info.value.param == "padding" and info.value.value == "same"
+    assert "-1 < 0" in str(info.value)
+
+
+def test_convt_output_size_pads():  # CONVT-OUTSIZE-1
+    # total = 2*2 + 0 + 3 - 5 = 2 -> (1, 1) in every split
+    assert convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2, output_size=5).pads == ((1, 1),)
+    # total 1: padding 0 (ONNX NOTSET) = same_lower: the odd pad before; same_upper: after
+    assert convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2, output_size=6).pads == ((1, 0),)
+    assert convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2, output_size=6,
+                 padding="same_upper").pads == ((0, 1),)
+    # ONNX test_convtranspose_output_shape: x 3x3, W 3x3, strides (3, 2), output_shape (10, 8):
+    # totals -1, -1 -> pads 0 and output_padding 1 in each dim
+    p = convt(input_shape=(1, 1, 3, 3), weight_shape=(1, 2, 3, 3), stride=(3, 2), output_size=(10, 8))
+    assert p.pads == ((0, 0), (0, 0)) and p.output_padding == (1, 1) and p.output_shape == (1, 2, 10, 8)
+    from convspec.spec import init_kwargs, revalidate
+
+    assert revalidate(p) == p and init_kwargs(p)["output_size"] == (10, 8)
+    assert "output_size" not in init_kwargs(convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3)))
+    ref = convt(input_shape=(1, 1, 3, 3), weight_shape=(1, 2, 3, 3), stride=(3, 2), output_padding=1)
+    x, w = np.arange(9.0).reshape(1, 1, 3, 3), np.ones((1, 2, 3, 3))
+    np.testing.assert_array_equal(R.conv_transpose(x, w, None, p), R.conv_transpose(x, w, None, ref))
+
+
+def test_convt_output_size_invalid():  # CONVT-OUTSIZE-1
+    base = dict(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2)
+    with pytest.raises(InvalidParams, match="CONVT-OUTSIZE-1") as info:
+        convt(**base, output_size=9)  # full 7: needs output_padding 2 >= 2
+    assert info.value.param == "output_size"
+    for padding in (1, "valid"):
+        with pytest.raises(InvalidParams, match="CONVT-OUTSIZE-1"):
+            convt(**base, output_size=5, padding=padding)
+    with pytest.raises(InvalidParams, match="CONVT-OUTSIZE-1"):
+        convt(**base, output_size=0)
+    with pytest.raises(InvalidParams, match="PARAM-1"):
+        convt(**base, output_size=(5, 5))
+
+
+def test_case_descriptors_round_trip_lp_and_output_size():  # LPPOOL-PARAM-1, CONVT-OUTSIZE-1
+    from convspec.conformance.cases import Case
+
+    for op, params in (("lp_pool", LpPoolParams(input_shape=(1, 1, 5), kernel_size=2, p=3)),
+                       ("conv_transpose", convt(input_shape=(1, 1, 3), weight_shape=(1, 1, 3), stride=2,
+                                                output_size=6, padding="same_upper"))):
+        case = Case.of(op, params)
+        assert Case.parse(case.descriptor).build() == params, case.descriptor

@@ -36,7 +36,9 @@ CLAUSES: dict[str, str] = {
     "CONVT-DEF-1": "conv_transpose is the adjoint of conv (same s, d, pads, groups) with respect to its input, plus bias.",
     "CONVT-SHAPE-1": "o = (n-1)*s - p_before - p_after + d*(k-1) + output_padding + 1, and o >= 1.",
     "CONVT-PARAM-1": "0 <= output_padding < max(s, d) in every spatial dim.",
-    "CONVT-PAD-1": "conv_transpose takes explicit pads or 'valid' only, with zero padding; 'same*' and other padding modes are refused.",
+    "CONVT-PAD-1": "conv_transpose takes explicit pads, 'valid', or 'same_upper'/'same_lower' (CONVT-SAME-1), with zero padding; other padding modes are refused.",
+    "CONVT-SAME-1": "conv_transpose 'same_upper' (= 'same') / 'same_lower' follow ONNX auto_pad: o = n*s, total = s*(n-1) + output_padding + d*(k-1) + 1 - n*s >= 0; upper: floor(total/2) before, lower: ceil(total/2) before.",
+    "CONVT-OUTSIZE-1": "conv_transpose output_size (ONNX output_shape): total = s*(n-1) + output_padding + d*(k-1) + 1 - o, split as 'same_lower' (padding 0) or by the padding string; total < 0 adds -total to output_padding (CONVT-PARAM-1 bound).",
     "CONVT-GRAD-1": "conv_transpose_backward gives dx = conv(dy) with w, dw by the adjoint of the weight contraction, db = sum of dy; cropped targets are no terms, NaN from their zero extension is implementation-defined.",
     # Pooling
     "POOL-PARAM-1": "pool kernel_size, stride (default: kernel_size) and dilation are positive ints per dim.",

@@ -96,11 +96,15 @@ def expected_shapes(op: str, params: Params) -> dict[str, tuple[int, ...] | None
 
 
 _DERIVED_FIELDS = ("pads", "output_shape")
+#: optional arguments left out of :func:`init_kwargs` while unset, so older descriptors stay as they were.
+_OMITTED_WHEN_NONE = ("output_size",)
 
 
 def init_kwargs(params: Params) -> dict[str, Any]:
-    """The constructor arguments that rebuild ``params`` (every field but the derived ones)."""
-    return {f.name: getattr(params, f.name) for f in fields(params) if f.name not in _DERIVED_FIELDS}
+    """The constructor arguments that rebuild ``params`` (every field but the derived ones; an
+    unset ``output_size`` is left out)."""
+    return {f.name: getattr(params, f.name) for f in fields(params)
+            if f.name not in _DERIVED_FIELDS and not (f.name in _OMITTED_WHEN_NONE and getattr(params, f.name) is None)}
 
 
 def revalidate(params: Params) -> Params:
