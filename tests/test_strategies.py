@@ -94,10 +94,10 @@ def _impossible(op: str) -> set[str]:
     pool_only = {"ceil_mode", "pool_padding_over_half_kernel", "count_include_pad", "divisor_override"}
     if params_type is ConvParams:
         return pool_only | {"output_padding"}
-    if params_type is ConvTransposeParams:  # CONVT-PAD-1: no 'same*', no padding modes
+    if params_type is ConvTransposeParams:  # no padding modes; the strategy draws no 'same*' (CONVT-SAME-1)
         return pool_only | conv_only | {"same", "same_strided"}
     impossible = conv_only | {"bias", "groups", "output_padding"}
-    if params_type is MaxPoolParams:
+    if params_type is not AvgPoolParams:  # max_pool, lp_pool (LPPOOL-PARAM-1): no divisor
         impossible |= {"count_include_pad", "divisor_override"}
     return impossible
 
@@ -162,6 +162,7 @@ SITUATIONS = {
                  "ceil_drops_window", "pool_pad_at_reach", "even_kernel", "stride_over_kernel"},
     "avg_pool": {"padding_form.same_upper", "ceil_overhang", "ceil_drops_window", "pool_pad_at_reach",
                  "count_include_pad.True", "count_include_pad.False"},
+    "lp_pool": {"padding_form.same_upper", "padding_form.same_lower", "even_kernel", "stride_over_kernel"},  # LPPOOL-PARAM-1
 }
 
 

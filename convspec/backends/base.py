@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
 
-from ..spec import DTYPE_NAMES, OPS, Params
+from ..spec import CORE_OPS, DTYPE_NAMES, OPS, Params
 from ..spec.features import FEATURES, features_of
 
 Layout = Literal["channels_first", "channels_last"]
@@ -38,7 +38,7 @@ class Capabilities:
 
     Attributes
     ----------
-    ops : ops of the op table it implements (forward and gradient ops separately).
+    ops : ops of the op table it implements (forward and gradient ops separately; default: the core ops, no extension op).
     ranks : spatial ranks it runs; ``None`` means any rank m ≥ 1.
     dtypes : spec dtype names it accepts.
     unsupported : feature (``convspec.spec.features.FEATURES``) -> why it cannot run it; a key
@@ -58,7 +58,7 @@ class Capabilities:
     speed : "fast" or "slow"; the runner sizes cases smaller for a slow backend.
     """
 
-    ops: frozenset[str] = frozenset(OPS)
+    ops: frozenset[str] = CORE_OPS
     ranks: frozenset[int] | None = None
     dtypes: frozenset[str] = frozenset({"float16", "float32", "float64"})
     unsupported: Mapping[str, str] = field(default_factory=dict)

@@ -10,7 +10,7 @@ Every case has a one-line *descriptor* that the CLI accepts back (``convspec che
 Keys: ``x`` input shape, ``w`` weight shape, ``b`` bias flag, ``k`` pool kernel, ``s`` stride,
 ``p`` padding (``before:after`` per dim, or a padding string), ``d`` dilation, ``g`` groups,
 ``mode`` conv padding mode, ``outpad`` output_padding, ``ceil`` ceil_mode flag, ``cip``
-count_include_pad, ``div`` divisor_override. The data recipes are those of :data:`RECIPES`.
+count_include_pad, ``div`` divisor_override, ``lp`` lp_pool's p, ``outsize`` conv_transpose output_size. The data recipes are those of :data:`RECIPES`.
 """
 
 from __future__ import annotations
@@ -142,6 +142,10 @@ class Case:
             words.append(f"cip={int(p['count_include_pad'])}")
         if p.get("divisor_override") is not None:
             words.append(f"div={p['divisor_override']}")
+        if "p" in p:  # lp_pool's p (LPPOOL-PARAM-1)
+            words.append(f"lp={p['p']}")
+        if p.get("output_size") is not None:  # conv_transpose output_size (CONVT-OUTSIZE-1)
+            words.append(f"outsize={_ints(_tuple(p['output_size']))}")
         words += [f"dtype={self.dtype}", f"data={self.data}", f"seed={self.seed}"]
         return " ".join(words)
 
@@ -186,6 +190,10 @@ class Case:
                     params["count_include_pad"] = bool(int(value))
                 elif key == "div":
                     params["divisor_override"] = int(value)
+                elif key == "lp":
+                    params["p"] = int(value)
+                elif key == "outsize":
+                    params["output_size"] = _parse_ints(value)
                 elif key in ("dtype", "data"):
                     extra[key] = value
                 elif key == "seed":

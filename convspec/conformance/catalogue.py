@@ -360,6 +360,25 @@ CATALOGUE: tuple[Entry, ...] = (
            input_shape=(1, 1, 4, 3, 3, 3), kernel_size=(2, 2, 2, 2), stride=(2, 2, 2, 2),
            padding=((0, 0), (0, 0), (0, 0), (0, 0)), dilation=(1, 1, 1, 1), ceil_mode=True,
            count_include_pad=False),
+    # -- ONNX extension op lp_pool (LPPOOL-*): run only for backends that claim it ----------------
+    _entry("lp-pool-rank-1", "lp_pool", "LAYOUT-1 LPPOOL-DEF-1 POOL-CEIL-1",
+           "1-D L3 pool with padding and a ceil-mode overhang: both contribute 0", "lp.rank.1", data="random",
+           input_shape=(2, 2, 7), kernel_size=(3,), stride=(2,), padding=((1, 1),), dilation=(1,), ceil_mode=True,
+           p=3),
+    _entry("lp-pool-rank-2", "lp_pool", "LAYOUT-1 LPPOOL-DEF-1 PAD-4",
+           "2-D L2 pool with 'same_upper' (ONNX auto_pad SAME_UPPER)", "lp.rank.2", data="random",
+           input_shape=(1, 2, 6, 5), kernel_size=(3, 2), stride=(2, 2), padding="same_upper", dilation=(1, 1)),
+    _entry("lp-pool-rank-3", "lp_pool", "LAYOUT-1 LPPOOL-DEF-1",
+           "3-D L1 pool with dilation", "lp.rank.3", data="random",
+           input_shape=(1, 1, 5, 4, 4), kernel_size=(2, 2, 2), stride=(1, 2, 2), padding=((0, 0), (1, 0), (0, 0)),
+           dilation=(2, 1, 1), p=1),
+    _entry("lp-pool-rank-4", "lp_pool", "LAYOUT-1 LPPOOL-DEF-1",
+           "4-D L4 pool", "lp.rank.4", data="random",
+           input_shape=(1, 1, 3, 3, 3, 3), kernel_size=(2, 2, 2, 2), stride=(1, 1, 1, 1),
+           padding=((0, 0), (0, 0), (0, 0), (0, 0)), dilation=(1, 1, 1, 1), p=4),
+    _entry("lp-pool-empty-batch", "lp_pool", "LAYOUT-1 LPPOOL-DEF-1",
+           "N = 0: an empty output of the right shape", "lp.empty_batch", data="random",
+           input_shape=(0, 2, 4, 4), kernel_size=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0)), dilation=(1, 1)),
 )
 
 
@@ -476,6 +495,8 @@ _CONVT2 = Case("conv_transpose", dict(input_shape=(1, 4, 3, 3), weight_shape=(4,
 _CONVT_SMALL = Case("conv_transpose", dict(input_shape=(1, 2, 1, 1), weight_shape=(2, 2, 3, 3)), data="integers")
 _MAXPOOL2 = Case("max_pool", dict(input_shape=(1, 2, 6, 6), kernel_size=(2, 2), stride=(2, 2),
                                   padding=((0, 0), (0, 0)), dilation=(1, 1)), data="random")
+_LPPOOL2 = Case("lp_pool", dict(input_shape=(1, 2, 6, 6), kernel_size=(2, 2), stride=(2, 2),
+                                padding=((0, 0), (0, 0)), dilation=(1, 1), p=2), data="random")
 _AVGPOOL2 = Case("avg_pool", dict(input_shape=(1, 2, 6, 6), kernel_size=(3, 3), stride=(2, 2),
                                   padding=((1, 1), (1, 1)), dilation=(1, 1), count_include_pad=True), data="random")
 
@@ -500,8 +521,14 @@ INVALID: tuple[InvalidEntry, ...] = (
     _invalid("dilated-kernel-over-input", "CONV-SHAPE-2", _CONV2, overrides={"dilation": (4, 1)}),
     _invalid("convt-output-padding-at-stride", "CONVT-PARAM-1", _CONVT2, overrides={"output_padding": (2, 1)}),
     _invalid("convt-output-padding-negative", "CONVT-PARAM-1", _CONVT2, overrides={"output_padding": (-1, 0)}),
-    _invalid("convt-same", "CONVT-PAD-1", _CONVT2, overrides={"padding": "same"}),
-    _invalid("convt-same-lower", "CONVT-PAD-1", _CONVT2, overrides={"padding": "same_lower"}),
+    # 'same*' are valid for conv_transpose (CONVT-SAME-1) unless the taps cannot reach n*s outputs
+    _invalid("convt-same", "CONVT-SAME-1", _CONVT2, overrides={"padding": "same", "stride": (4, 4), "output_padding": 0}),
+    _invalid("convt-same-lower", "CONVT-SAME-1", _CONVT2,
+             overrides={"padding": "same_lower", "stride": (4, 4), "output_padding": 0}),
+    _invalid("convt-output-size-unreachable", "CONVT-OUTSIZE-1", _CONVT2,
+             overrides={"output_size": (9, 9), "padding": 0}),
+    _invalid("convt-output-size-with-pads", "CONVT-OUTSIZE-1", _CONVT2, overrides={"output_size": (6, 6)}),
+    _invalid("lp-pool-p-zero", "LPPOOL-PARAM-1", _LPPOOL2, op="lp_pool", overrides={"p": 0}),
     _invalid("convt-crops-everything", "CONVT-SHAPE-1", _CONVT_SMALL, overrides={"padding": ((2, 2), (2, 2))}),
     _invalid("pool-stride-zero", "POOL-PARAM-1", _MAXPOOL2, overrides={"stride": (1, 0)}),
     _invalid("pool-kernel-zero", "POOL-PARAM-1", _AVGPOOL2, overrides={"kernel_size": (0, 3)}),
@@ -535,6 +562,7 @@ INVALID: tuple[InvalidEntry, ...] = (
 #: The invalid-configuration clauses of SPEC.md: each has at least one INVALID entry.
 INVALID_CLAUSES = (
     "PARAM-1", "PARAM-2", "PAD-1", "PAD-2", "PAD-MODE-1", "PAD-MODE-2", "CONV-GROUPS-1", "CONV-SHAPE-2",
-    "CONVT-PARAM-1", "CONVT-PAD-1", "CONVT-SHAPE-1", "POOL-PARAM-1", "POOL-CEIL-1", "POOL-WINDOW-1",
-    "POOL-SHAPE-1", "AVGPOOL-PARAM-1", "LAYOUT-1", "LAYOUT-2", "LAYOUT-3", "LAYOUT-4", "GRAD-SHAPE-1", "DTYPE-1",
+    "CONVT-PARAM-1", "CONVT-SAME-1", "CONVT-OUTSIZE-1", "CONVT-SHAPE-1", "POOL-PARAM-1", "POOL-CEIL-1",
+    "POOL-WINDOW-1", "POOL-SHAPE-1", "AVGPOOL-PARAM-1", "LPPOOL-PARAM-1", "LAYOUT-1", "LAYOUT-2", "LAYOUT-3",
+    "LAYOUT-4", "GRAD-SHAPE-1", "DTYPE-1",
 )

@@ -42,7 +42,16 @@ from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from ..spec import DTYPE_NAMES, OPS, ConvParams, ConvTransposeParams, MaxPoolParams, ceil_div, effective_kernel
+from ..spec import (
+    DTYPE_NAMES,
+    OPS,
+    ConvParams,
+    ConvTransposeParams,
+    LpPoolParams,
+    MaxPoolParams,
+    ceil_div,
+    effective_kernel,
+)
 from .cases import RECIPES, SPECIAL_RECIPES, ZERO_WEIGHT_RECIPES, Case
 
 __all__ = ["DEFAULT_RECIPES", "cases", "special_cases", "parameters"]
@@ -229,6 +238,8 @@ def _kwargs_strategy(op: str, bounds: _Bounds) -> st.SearchStrategy[dict[str, An
         return _conv_kwargs(bounds)
     if params_type is ConvTransposeParams:
         return _conv_transpose_kwargs(bounds)
+    if params_type is LpPoolParams:  # LPPOOL-PARAM-1: the pool windows plus p
+        return _pool_kwargs(bounds, average=False, lp=True)
     return _pool_kwargs(bounds, average=params_type is not MaxPoolParams)
 
 
@@ -416,8 +427,8 @@ def _conv_transpose_kwargs(draw_: Callable[..., Any], bounds: _Bounds) -> dict[s
 
 
 @st.composite
-def _pool_kwargs(draw_: Callable[..., Any], bounds: _Bounds, average: bool) -> dict[str, Any]:
-    """MaxPoolParams / AvgPoolParams arguments with every window non-empty (POOL-WINDOW-1).
+def _pool_kwargs(draw_: Callable[..., Any], bounds: _Bounds, average: bool, lp: bool = False) -> dict[str, Any]:
+    """MaxPoolParams / AvgPoolParams / LpPoolParams arguments with every window non-empty (POOL-WINDOW-1).
 
     Pads ≤ (k − 1)·d per side and n ≥ d (for k > 1) keep every window non-empty, in floor and
     ceil mode alike (see the module docstring); pads above ⌊k/2⌋ are reachable.
@@ -451,5 +462,7 @@ def _pool_kwargs(draw_: Callable[..., Any], bounds: _Bounds, average: bool) -> d
             for k in kernel:
                 taps *= k
             kwargs["divisor_override"] = draw(st.integers(1, taps + 1), "divisor_override")
+    if lp:
+        kwargs["p"] = draw(st.integers(1, 4), "p")
     draw.note()
     return kwargs

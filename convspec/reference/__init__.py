@@ -26,7 +26,7 @@ from .conv import (
     conv_transpose_backward,
     conv_transpose_backward_zero_extension_nan,
 )
-from .pool import avg_pool, avg_pool_backward, max_pool, max_pool_backward
+from .pool import avg_pool, avg_pool_backward, lp_pool, lp_pool_backward, max_pool, max_pool_backward
 
 __all__ = [
     "FUNCTIONS",
@@ -37,6 +37,8 @@ __all__ = [
     "conv_transpose",
     "conv_transpose_backward",
     "evaluate",
+    "lp_pool",
+    "lp_pool_backward",
     "magnitude",
     "max_pool",
     "max_pool_backward",
@@ -53,6 +55,8 @@ FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "max_pool_backward": max_pool_backward,
     "avg_pool": avg_pool,
     "avg_pool_backward": avg_pool_backward,
+    "lp_pool": lp_pool,
+    "lp_pool_backward": lp_pool_backward,
 }
 
 

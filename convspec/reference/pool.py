@@ -1,4 +1,4 @@
-"""Max and average pooling, forward and gradients, in float64, any spatial rank.
+"""Max, average and Lp pooling, forward and gradients, in float64, any spatial rank.
 
 Window p of a spatial dim covers input coordinates u = p·s − p_b + q·d, 0 ≤ q < k (POOL-SHAPE-1).
 Every op loops over the Πk taps q and handles all batches, channels and windows of a tap at
@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from ..spec import AvgPoolParams, MaxPoolParams, PoolParams, check_arrays
+from ..spec import AvgPoolParams, LpPoolParams, MaxPoolParams, PoolParams, check_arrays
 from .window import covering_pads, flat_index, fold, inside, pad, spatial, tap_slices, taps, window_coordinates
 
 
@@ -170,3 +170,61 @@ def avg_pool_backward(x: np.ndarray, dy: np.ndarray, params: AvgPoolParams) -> n
     for q in taps(params.kernel_size):
         dx_tilde[_tap_view(dx_tilde, params, q)] += share
     return fold(dx_tilde, pads)
+
+
+# --------------------------------------------------------------------------------------------
+# Lp pool (ONNX LpPool)
+
+
+def _lp_sum(x: np.ndarray, params: LpPoolParams) -> np.ndarray:
+    """S[n, c, p] = Σ_{q : 0 ≤ u < n} |x[n, c, u]|^p; padding taps add 0 (LPPOOL-DEF-1)."""
+    x_tilde = pad(np.abs(np.asarray(x, dtype=np.float64)) ** params.p, _buffer_pads(params))
+    total = np.zeros(params.output_shape)
+    for q in taps(params.kernel_size):
+        total += x_tilde[_tap_view(x_tilde, params, q)]
+    return total
+
+
+def lp_pool(x: np.ndarray, params: LpPoolParams) -> np.ndarray:
+    """y[n, c, p] = (Σ_{q : 0 ≤ u < n} |x[n, c, u]|^p)^(1/p),  u = p·s − p_b + q·d
+
+    (LPPOOL-DEF-1, ONNX LpPool). Padding taps contribute 0; NaN propagates, ±inf gives +inf.
+
+    Returns y, float64 (N, C, *o).
+
+    >>> from convspec.spec import LpPoolParams
+    >>> x = np.array([[[3.0, -4, 0, 1]]])
+    >>> lp_pool(x, LpPoolParams(input_shape=x.shape, kernel_size=2))
+    array([[[5., 1.]]])
+    """
+    check_arrays("lp_pool", params, {"x": x})
+    return _lp_sum(x, params) ** (1.0 / params.p)
+
+
+def lp_pool_backward(x: np.ndarray, dy: np.ndarray, params: LpPoolParams) -> np.ndarray:
+    """dx[n, c, u] = Σ_{(p, q) : p·s − p_b + q·d = u} dy[n, c, p] · g(x[n, c, u], y[n, c, p])
+
+    (LPPOOL-GRAD-1), with g(x, y) = sign(x)·|x|^(p−1) / y^(p−1), the partial derivative of
+    y = (Σ|x|^p)^(1/p), and g = 0 where y = 0 (the subgradient 0 at the norm's kink; for p = 1
+    it is sign(x), with sign(0) = 0). The scatter-add adjoint, tap by tap, then cropped.
+
+    Returns dx, float64 (N, C, *S).
+
+    >>> from convspec.spec import LpPoolParams
+    >>> x = np.array([[[3.0, -4, 0, 0]]])
+    >>> lp_pool_backward(x, np.array([[[10.0, 1]]]), LpPoolParams(input_shape=x.shape, kernel_size=2))
+    array([[[ 6., -8.,  0.,  0.]]])
+    """
+    check_arrays("lp_pool_backward", params, {"x": x, "dy": dy})
+    p = params.p
+    x64 = np.asarray(x, dtype=np.float64)
+    y = _lp_sum(x64, params) ** (1.0 / p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(y == 0, 0.0, np.asarray(dy, dtype=np.float64) / y ** (p - 1))
+    pads = _buffer_pads(params)
+    dx_tilde = pad(np.zeros(params.input_shape), pads)
+    for q in taps(params.kernel_size):
+        dx_tilde[_tap_view(dx_tilde, params, q)] += share
+    # every tap of one window shares dy/y^(p−1); the factor of element u is sign(x_u)|x_u|^(p−1)
+    # (|x|^0 = 1 for p = 1, sign(0) = 0 keeps the zero elements at 0).
+    return fold(dx_tilde, pads) * (np.sign(x64) * np.abs(x64) ** (p - 1))

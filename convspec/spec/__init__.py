@@ -8,9 +8,9 @@ from .clauses import CLAUSES, SPEC_VERSION, clause_title
 from .conv import ConvParams, ConvTransposeParams
 from .dtypes import DTYPE_NAMES, UNIT_ROUNDOFF, bfloat16_available, dtype_name, to_dtype, unit_roundoff
 from .errors import ConvSpecError, InternalError, InvalidParams, NonConformingOutput, Unsupported
-from .ops import FORWARD_OPS, OPS, OpInfo, Params, check_arrays, expected_shapes, init_kwargs, revalidate
+from .ops import CORE_OPS, FORWARD_OPS, OPS, OpInfo, Params, check_arrays, expected_shapes, init_kwargs, revalidate
 from .padding import PADDING_MODES, PADDING_STRINGS, normalize_padding, resolve_padding
-from .pool import AvgPoolParams, MaxPoolParams, PoolParams
+from .pool import AvgPoolParams, GlobalPoolParams, LpPoolParams, MaxPoolParams, PoolParams, global_pool_params
 from .shapes import (
     Pads,
     Shape,
@@ -25,13 +25,16 @@ from .shapes import (
 __all__ = [
     "AvgPoolParams",
     "CLAUSES",
+    "CORE_OPS",
     "ConvParams",
     "ConvSpecError",
     "ConvTransposeParams",
     "DTYPE_NAMES",
     "FORWARD_OPS",
+    "GlobalPoolParams",
     "InternalError",
     "InvalidParams",
+    "LpPoolParams",
     "MaxPoolParams",
     "NonConformingOutput",
     "OPS",
@@ -54,6 +57,7 @@ __all__ = [
     "dtype_name",
     "effective_kernel",
     "expected_shapes",
+    "global_pool_params",
     "init_kwargs",
     "revalidate",
     "normalize_padding",

@@ -36,7 +36,9 @@ CLAUSES: dict[str, str] = {
     "CONVT-DEF-1": "conv_transpose is the adjoint of conv (same s, d, pads, groups) with respect to its input, plus bias.",
     "CONVT-SHAPE-1": "o = (n-1)*s - p_before - p_after + d*(k-1) + output_padding + 1, and o >= 1.",
     "CONVT-PARAM-1": "0 <= output_padding < max(s, d) in every spatial dim.",
-    "CONVT-PAD-1": "conv_transpose takes explicit pads or 'valid' only, with zero padding; 'same*' and other padding modes are refused.",
+    "CONVT-PAD-1": "conv_transpose takes explicit pads, 'valid', or 'same_upper'/'same_lower' (CONVT-SAME-1), with zero padding; other padding modes are refused.",
+    "CONVT-SAME-1": "conv_transpose 'same_upper' (= 'same') / 'same_lower' follow ONNX auto_pad: o = n*s, total = s*(n-1) + output_padding + d*(k-1) + 1 - n*s >= 0; upper: floor(total/2) before, lower: ceil(total/2) before.",
+    "CONVT-OUTSIZE-1": "conv_transpose output_size (ONNX output_shape): total = s*(n-1) + output_padding + d*(k-1) + 1 - o, split as 'same_lower' (padding 0) or by the padding string; total < 0 adds -total to output_padding (CONVT-PARAM-1 bound).",
     "CONVT-GRAD-1": "conv_transpose_backward gives dx = conv(dy) with w, dw by the adjoint of the weight contraction, db = sum of dy; cropped targets are no terms, NaN from their zero extension is implementation-defined.",
     # Pooling
     "POOL-PARAM-1": "pool kernel_size, stride (default: kernel_size) and dilation are positive ints per dim.",
@@ -52,6 +54,12 @@ CLAUSES: dict[str, str] = {
     "AVGPOOL-PARAM-1": "count_include_pad must be given explicitly; divisor_override, when given, is a positive int.",
     "AVGPOOL-DEF-1": "y = (sum over taps inside the input) / divisor; divisor = divisor_override, else taps inside [-p_before, n + p_after) if count_include_pad, else taps inside [0, n).",
     "AVGPOOL-GRAD-1": "avg_pool_backward spreads each dy / divisor over the input elements of its window.",
+    # ONNX extension ops and global pools
+    "LPPOOL-PARAM-1": "lp_pool's p (ONNX LpPool attribute, default 2) is a positive int; windows are those of every pool.",
+    "LPPOOL-DEF-1": "lp_pool: y = (sum over the window's taps inside the input of |x|^p)^(1/p); padding taps contribute 0; mag = y.",
+    "LPPOOL-GRAD-1": "lp_pool_backward: dx[u] = sum over windows p holding u of dy[p] * sign(x[u]) |x[u]|^(p-1) / y[p]^(p-1), and 0 from a window whose y is 0.",
+    "GLOBALPOOL-MAX-1": "global max pool (ONNX GlobalMaxPool) is max_pool with kernel_size = the spatial shape of x, stride 1, no padding: y has spatial size 1.",
+    "GLOBALPOOL-AVG-1": "global average pool (ONNX GlobalAveragePool) is avg_pool with kernel_size = the spatial shape of x, stride 1, no padding: y = mean over the plane.",
     # Gradients and dtypes
     "GRAD-SHAPE-1": "the output gradient dy has exactly the forward output's shape; dx, dw, db have the shapes of x, w, b.",
     "DTYPE-1": "x, w, b and dy share one floating dtype (float16, bfloat16, float32, float64); results have that dtype.",

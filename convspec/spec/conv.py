@@ -179,9 +179,13 @@ class ConvTransposeParams:
     weight_shape : (C_in, C_out/groups, *K)
     bias_shape : (C_out,) or None
     stride, dilation : positive ints per dim.
-    padding : explicit pads or 'valid' (CONVT-PAD-1).
+    padding : explicit pads, 'valid' (CONVT-PAD-1), or ONNX's 'same_upper' (= 'same') /
+        'same_lower': o = n·s with pads from CONVT-SAME-1.
     output_padding : 0 ≤ output_padding < max(s, d) per dim (CONVT-PARAM-1).
     groups : positive int dividing C_in.
+    output_size : ONNX ConvTranspose's ``output_shape`` attribute, the desired spatial output shape;
+        pads (and, for a size past the full output, output_padding) follow from it (CONVT-OUTSIZE-1).
+        With it, padding is 0 (ONNX NOTSET), 'same_upper' or 'same_lower' (which side gets the odd pad).
 
     Attributes
     ----------
@@ -202,6 +206,7 @@ class ConvTransposeParams:
     output_padding: Shape
     dilation: Shape
     groups: int
+    output_size: Shape | None
     pads: Pads
     output_shape: Shape
 
@@ -216,6 +221,7 @@ class ConvTransposeParams:
         output_padding: IntsArg = 0,
         dilation: IntsArg = 1,
         groups: int = 1,
+        output_size: IntsArg | None = None,
     ) -> None:
         x_shape = check_shape("x.shape", input_shape, clause="LAYOUT-1")
         w_shape = check_shape("w.shape", weight_shape, clause="LAYOUT-3", ndim=len(x_shape))
@@ -235,14 +241,17 @@ class ConvTransposeParams:
         stride_t = per_dim_ints("stride", stride, rank)
         dilation_t = per_dim_ints("dilation", dilation, rank)
         padding_n = normalize_padding(padding, rank)
-        if isinstance(padding_n, str) and padding_n != "valid":
-            raise InvalidParams(
-                "padding", padding, "must be explicit pads or 'valid' for conv_transpose", "CONVT-PAD-1",
-                "compute the pads of the forward conv and pass them",
-            )
         spatial = x_shape[2:]
-        pads = resolve_padding(padding_n, spatial, kernel, stride_t, dilation_t)
         out_pad = per_dim_ints("output_padding", output_padding, rank, minimum=0, clause="CONVT-PARAM-1")
+        size_t = None
+        if output_size is not None:
+            size_t = per_dim_ints("output_size", output_size, rank, clause="CONVT-OUTSIZE-1")
+            pads, out_pad = _output_size_pads(padding, padding_n, size_t, spatial, kernel, stride_t, dilation_t,
+                                              out_pad)
+        elif isinstance(padding_n, str) and padding_n != "valid":
+            pads = _transposed_same_pads(padding, padding_n, spatial, kernel, stride_t, dilation_t, out_pad)
+        else:
+            pads = resolve_padding(padding_n, spatial, kernel, stride_t, dilation_t)
         for op, s, d in zip(out_pad, stride_t, dilation_t):
             if op >= max(s, d):
                 raise InvalidParams(
@@ -260,8 +269,8 @@ class ConvTransposeParams:
             )
         _set(
             self, input_shape=x_shape, weight_shape=w_shape, bias_shape=b_shape, stride=stride_t,
-            padding=padding_n, output_padding=out_pad, dilation=dilation_t, groups=groups, pads=pads,
-            output_shape=(x_shape[0], out_channels) + out,
+            padding=padding_n, output_padding=out_pad, dilation=dilation_t, groups=groups, output_size=size_t,
+            pads=pads, output_shape=(x_shape[0], out_channels) + out,
         )
 
     @property
@@ -276,3 +285,60 @@ class ConvTransposeParams:
     def terms_per_output(self) -> int:
         """Upper bound on the terms per output: C_in/groups · ΠK (every tap of every input channel)."""
         return (self.input_shape[1] // self.groups) * math.prod(self.kernel_size)
+
+
+def _split(total: int, side: str) -> tuple[int, int]:
+    """ONNX's split of a total pad: 'same_upper' ⌊t/2⌋ before (odd pad after), else ⌈t/2⌉ before."""
+    return (total // 2, total - total // 2) if side == "same_upper" else (total - total // 2, total // 2)
+
+
+def _transposed_same_pads(
+    padding: Any, side: str, spatial: Shape, kernel: Shape, stride: Shape, dilation: Shape, out_pad: Shape
+) -> Pads:
+    """CONVT-SAME-1: o = n·s; total = s·(n−1) + output_padding + d·(k−1) + 1 − n·s, split by ``padding``."""
+    pads = []
+    for n, k, s, d, op in zip(spatial, kernel, stride, dilation, out_pad):
+        total = s * (n - 1) + op + d * (k - 1) + 1 - n * s
+        if total < 0:
+            raise InvalidParams(
+                "padding", padding,
+                f"needs a total pad s*(n-1) + output_padding + d*(k-1) + 1 - n*s = {total} < 0 "
+                f"(n={n}, kernel={k}, stride={s}, dilation={d}, output_padding={op}) to give o = n*s",
+                "CONVT-SAME-1", "use explicit pads with output_padding, or a kernel with d*(k-1)+1 >= stride",
+            )
+        pads.append(_split(total, side))
+    return tuple(pads)
+
+
+def _output_size_pads(
+    padding: Any, padding_n: Any, size: Shape, spatial: Shape, kernel: Shape, stride: Shape, dilation: Shape,
+    out_pad: Shape,
+) -> tuple[Pads, Shape]:
+    """CONVT-OUTSIZE-1: pads and output_padding that give the spatial output ``size``."""
+    if isinstance(padding_n, str):
+        if padding_n not in ("same_upper", "same_lower"):
+            raise InvalidParams("padding", padding, "must be 0, 'same_upper' or 'same_lower' with output_size",
+                                "CONVT-OUTSIZE-1", "output_size determines the pads; padding only picks the odd side")
+        side = padding_n
+    elif any(a or b for a, b in padding_n):
+        raise InvalidParams("padding", padding, "must be 0, 'same_upper' or 'same_lower' with output_size",
+                            "CONVT-OUTSIZE-1", "ONNX ignores pads when output_shape is given; convspec refuses both")
+    else:
+        side = "same_lower"  # ONNX NOTSET: the 'Else' branch of its pad equations, odd pad before
+    pads, extra = [], []
+    for o, n, k, s, d, op in zip(size, spatial, kernel, stride, dilation, out_pad):
+        total = s * (n - 1) + op + d * (k - 1) + 1 - o
+        if total >= 0:
+            pads.append(_split(total, side))
+            extra.append(op)
+            continue
+        if op - total >= max(s, d):
+            raise InvalidParams(
+                "output_size", tuple(size),
+                f"needs output_padding {op - total} >= max(stride, dilation) = {max(s, d)} to reach {o} "
+                f"(full output {o + total})", "CONVT-OUTSIZE-1",
+                f"an output_size from {o + total - op} up to {o + total - op + max(s, d) - 1} past cropping is reachable",
+            )
+        pads.append((0, 0))
+        extra.append(op - total)
+    return tuple(pads), tuple(extra)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .conv import ConvParams, ConvTransposeParams
 from .ops import OPS, Params
-from .pool import AvgPoolParams, MaxPoolParams
+from .pool import AvgPoolParams, MaxPoolParams, PoolParams
 
 #: feature name -> what it means; the clause that defines it is given in brackets.
 FEATURES: dict[str, str] = {
@@ -72,7 +72,7 @@ def features_of(op: str, params: Params) -> frozenset[str]:
         used.add(f"padding_mode.{params.padding_mode}")
     if isinstance(params, ConvTransposeParams) and any(params.output_padding):
         used.add("output_padding")
-    if isinstance(params, (MaxPoolParams, AvgPoolParams)):
+    if isinstance(params, PoolParams):
         if params.ceil_mode:
             used.add("ceil_mode")
         if any(max(pair) > k // 2 for pair, k in zip(params.pads, params.kernel_size)):

@@ -16,9 +16,9 @@ import numpy as np
 from .conv import ConvParams, ConvTransposeParams
 from .dtypes import dtype_name
 from .errors import InvalidParams
-from .pool import AvgPoolParams, MaxPoolParams
+from .pool import AvgPoolParams, LpPoolParams, MaxPoolParams
 
-Params = Union[ConvParams, ConvTransposeParams, MaxPoolParams, AvgPoolParams]
+Params = Union[ConvParams, ConvTransposeParams, MaxPoolParams, AvgPoolParams, LpPoolParams]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class OpInfo:
     than compute: max_pool must be exact, and max_pool_backward exact where at most one dy reaches
     an element, bounded (K = Πk) where several do (ERR-EXACT-1). ``forward`` names the forward op
     of a gradient op, ``backward`` the gradient op of a forward op.
+
+    ``extension`` names the framework an op was added for (``"onnx"``) and is None for the core
+    ops: a backend's ``Capabilities.ops`` defaults to :data:`CORE_OPS`, so adding an extension op
+    never makes an existing backend claim it.
     """
 
     name: str
@@ -39,6 +43,7 @@ class OpInfo:
     linear: bool = True
     forward: str | None = None
     backward: str | None = None
+    extension: str | None = None
 
     @property
     def is_gradient(self) -> bool:
@@ -64,10 +69,18 @@ OPS: dict[str, OpInfo] = {
         OpInfo("avg_pool", AvgPoolParams, ("x",), ("y",), ("AVGPOOL-DEF-1",), backward="avg_pool_backward"),
         OpInfo("avg_pool_backward", AvgPoolParams, ("x", "dy"), ("dx",), ("AVGPOOL-GRAD-1",),
                forward="avg_pool"),
+        # ONNX LpPool (LPPOOL-DEF-1): bounded by ERR-BOUND-1 with mag = op(|x|) = y (LPPOOL-DEF-1).
+        OpInfo("lp_pool", LpPoolParams, ("x",), ("y",), ("LPPOOL-DEF-1",), backward="lp_pool_backward",
+               extension="onnx"),
+        OpInfo("lp_pool_backward", LpPoolParams, ("x", "dy"), ("dx",), ("LPPOOL-GRAD-1",),
+               forward="lp_pool", extension="onnx"),
     )
 }
 
 FORWARD_OPS = tuple(name for name, info in OPS.items() if not info.is_gradient)
+
+#: ops of the core spec (no ``extension``): what a backend claims by default.
+CORE_OPS: frozenset[str] = frozenset(name for name, info in OPS.items() if info.extension is None)
 
 
 def expected_shapes(op: str, params: Params) -> dict[str, tuple[int, ...] | None]:
@@ -83,11 +96,15 @@ def expected_shapes(op: str, params: Params) -> dict[str, tuple[int, ...] | None
 
 
 _DERIVED_FIELDS = ("pads", "output_shape")
+#: optional arguments left out of :func:`init_kwargs` while unset, so older descriptors stay as they were.
+_OMITTED_WHEN_NONE = ("output_size",)
 
 
 def init_kwargs(params: Params) -> dict[str, Any]:
-    """The constructor arguments that rebuild ``params`` (every field but the derived ones)."""
-    return {f.name: getattr(params, f.name) for f in fields(params) if f.name not in _DERIVED_FIELDS}
+    """The constructor arguments that rebuild ``params`` (every field but the derived ones; an
+    unset ``output_size`` is left out)."""
+    return {f.name: getattr(params, f.name) for f in fields(params)
+            if f.name not in _DERIVED_FIELDS and not (f.name in _OMITTED_WHEN_NONE and getattr(params, f.name) is None)}
 
 
 def revalidate(params: Params) -> Params:

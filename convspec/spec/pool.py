@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Union
+
 from .errors import InvalidParams
 from .padding import IntsArg, PaddingArg, normalize_padding, per_dim_ints, resolve_padding
 from .shapes import Pads, Shape, check_shape, effective_kernel, is_int, pool_output_size, window_is_empty, window_starts
@@ -146,3 +148,59 @@ class AvgPoolParams(PoolParams):
             self, "divisor_override", None if divisor_override is None else int(divisor_override)
         )
 
+
+
+@dataclass(frozen=True, init=False)
+class LpPoolParams(PoolParams):
+    """y[n, c, p] = (Σ_{taps inside the input} |x|^p)^(1/p)  (LPPOOL-DEF-1, ONNX LpPool).
+
+    ``p`` is ONNX's attribute (an int, default 2, LPPOOL-PARAM-1); padding taps contribute 0.
+    Windows, strides, padding strings and ceil mode are those of every pool (POOL-*).
+
+    >>> LpPoolParams(input_shape=(1, 1, 5), kernel_size=2, stride=1).output_shape
+    (1, 1, 4)
+    """
+
+    p: int
+
+    def __init__(
+        self,
+        *,
+        input_shape: Shape,
+        kernel_size: IntsArg,
+        stride: IntsArg | None = None,
+        padding: PaddingArg = 0,
+        dilation: IntsArg = 1,
+        ceil_mode: bool = False,
+        p: int = 2,
+    ) -> None:
+        if not is_int(p) or isinstance(p, bool) or p < 1:
+            raise InvalidParams("p", p, "must be a positive int", "LPPOOL-PARAM-1",
+                                "ONNX LpPool's p is an int attribute, default 2")
+        super().__init__(
+            input_shape=input_shape, kernel_size=kernel_size, stride=stride, padding=padding,
+            dilation=dilation, ceil_mode=ceil_mode,
+        )
+        object.__setattr__(self, "p", int(p))
+
+
+GlobalPoolParams = Union[MaxPoolParams, AvgPoolParams]
+
+
+def global_pool_params(op: str, input_shape: Shape) -> GlobalPoolParams:
+    """ONNX GlobalMaxPool / GlobalAveragePool as the spec's pool over the whole spatial extent.
+
+    ``op`` is ``"max_pool"`` (GLOBALPOOL-MAX-1) or ``"avg_pool"`` (GLOBALPOOL-AVG-1): kernel_size =
+    the spatial shape of x, stride 1, no padding, dilation 1, floor mode, so every spatial dim of y
+    is 1; the average divides by Πn (count_include_pad is moot without padding; False is given).
+
+    >>> global_pool_params("avg_pool", (2, 3, 4, 5)).output_shape
+    (2, 3, 1, 1)
+    """
+    x_shape = check_shape("x.shape", input_shape, clause="LAYOUT-1")
+    spatial = x_shape[2:]
+    if op == "max_pool":
+        return MaxPoolParams(input_shape=x_shape, kernel_size=spatial, stride=1)
+    if op == "avg_pool":
+        return AvgPoolParams(input_shape=x_shape, kernel_size=spatial, stride=1, count_include_pad=False)
+    raise InvalidParams("op", op, "must be 'max_pool' or 'avg_pool' for a global pool", "GLOBALPOOL-AVG-1")

@@ -46,6 +46,7 @@ def default_cases(ops: Iterable[str], ranks: Iterable[int], dtype: str, seed: in
         "conv_transpose": lambda m: dict(input_shape=(2, 3) + (5,) * m, weight_shape=(3, 2) + (3,) * m),
         "max_pool": lambda m: dict(input_shape=(2, 3) + (7,) * m, kernel_size=2),
         "avg_pool": lambda m: dict(input_shape=(2, 3) + (7,) * m, kernel_size=2, count_include_pad=True),
+        "lp_pool": lambda m: dict(input_shape=(2, 3) + (7,) * m, kernel_size=2),  # p defaults to 2 (LPPOOL-PARAM-1)
     }
     return [Case(op, shapes[op](rank), dtype=dtype, data="random", seed=seed)
             for op in ops if op in FORWARD_OPS for rank in ranks]
