@@ -85,6 +85,7 @@ class OnnxBackend:
             import onnxruntime
 
             self._ort = onnxruntime
+            onnxruntime.set_default_logger_severity(3)  # errors surface as exceptions, not log lines
             provider = provider or "CPUExecutionProvider"
             available = onnxruntime.get_available_providers()
             if provider not in available:
@@ -94,9 +95,13 @@ class OnnxBackend:
             self.name = "onnx:onnxruntime" if provider == "CPUExecutionProvider" else f"onnx:onnxruntime:{provider}"
         else:
             raise ValueError(f"unknown ONNX runtime {runtime!r} (reference or onnxruntime)")
+        # Checked by running (onnx 1.23.2, onnxruntime 1.32.0): the reference evaluator computes in
+        # NumPy for every dtype, bfloat16 included (ml_dtypes). onnxruntime's CPU provider has no
+        # bfloat16 kernel for any of the four ops and a float64 kernel for MaxPool only.
+        dtypes = {"float16", "float32", "float64", "bfloat16"} if runtime == "reference" else {"float16", "float32"}
         self.capabilities = Capabilities(
             ops=FORWARD,
-            dtypes=frozenset({"float16", "float32", "float64"}),
+            dtypes=frozenset(dtypes),
             unsupported=dict(_UNSUPPORTED),
             accumulation=None,
             deterministic=True,
@@ -134,19 +139,25 @@ class OnnxBackend:
     def _session(self, key: Any, build: Any) -> Any:
         session = self._cache.get(key)
         if session is None:
-            model = build()
-            if self.runtime == "reference":
-                session = self._evaluator(model)
-            else:
-                options = self._ort.SessionOptions()
-                options.log_severity_level = 3
-                session = self._ort.InferenceSession(model.SerializeToString(), options,
-                                                     providers=[self.provider])
+            session = self._build_session(build())
             self._cache[key] = session
         return session
 
     def _run(self, session: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return list(session.run(None, feeds))
+
+    def _build_session(self, model: Any) -> Any:
+        if self.runtime == "reference":
+            return self._evaluator(model)
+        options = self._ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            return self._ort.InferenceSession(model.SerializeToString(), options, providers=[self.provider])
+        except Exception as exc:
+            # A provider without a kernel for this op and dtype: a valid case it cannot run.
+            if "Could not find an implementation" in str(exc):
+                raise Unsupported(f"backend {self.name!r}: {str(exc).strip()}") from exc
+            raise
 
     # -- ops -----------------------------------------------------------------------------------
 
