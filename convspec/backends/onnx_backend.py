@@ -75,6 +75,8 @@ class OnnxBackend:
         self._onnx = onnx
         self.runtime = runtime
         self._cache: dict[Any, Any] = {}
+        #: (op, params, dtype) -> the ModelProto built for it (kept for inspection).
+        self.models: dict[Any, Any] = {}
         if runtime == "reference":
             from onnx.reference import ReferenceEvaluator
 
@@ -139,7 +141,9 @@ class OnnxBackend:
     def _session(self, key: Any, build: Any) -> Any:
         session = self._cache.get(key)
         if session is None:
-            session = self._build_session(build())
+            model = build()
+            self.models[key] = model
+            session = self._build_session(model)
             self._cache[key] = session
         return session
 
@@ -159,6 +163,10 @@ class OnnxBackend:
                 raise Unsupported(f"backend {self.name!r}: {str(exc).strip()}") from exc
             raise
 
+    def pad_attributes(self, params: Params) -> dict[str, Any]:
+        """``auto_pad`` for a padding string, else explicit ``pads`` [b1..bm, e1..em]."""
+        return _pad_attributes(params)
+
     # -- ops -----------------------------------------------------------------------------------
 
     def _conv_like(self, op: str, op_type: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
@@ -166,7 +174,7 @@ class OnnxBackend:
         dtype_name = self._check(op, params, {"x": x, "w": w, "b": b})
         dtype = np.asarray(x).dtype
         attributes = {"kernel_shape": list(params.kernel_size), "strides": list(params.stride),
-                      "dilations": list(params.dilation), "group": params.groups, **_pad_attributes(params),
+                      "dilations": list(params.dilation), "group": params.groups, **self.pad_attributes(params),
                       **extra}
         inputs = [("X", params.input_shape), ("W", params.weight_shape)]
         if b is not None:
@@ -192,7 +200,7 @@ class OnnxBackend:
     def _pool_attributes(self, params: MaxPoolParams | AvgPoolParams) -> dict[str, Any]:
         return {"kernel_shape": list(params.kernel_size), "strides": list(params.stride),
                 "dilations": list(params.dilation), "ceil_mode": int(params.ceil_mode),
-                **_pad_attributes(params)}
+                **self.pad_attributes(params)}
 
     def max_pool(self, x: np.ndarray, params: MaxPoolParams) -> tuple[np.ndarray, np.ndarray]:
         """ONNX MaxPool with Indices; indices mapped to the (n, c) plane (MAXPOOL-INDEX-1)."""
