@@ -321,7 +321,8 @@ def load(spec: str | object) -> Backend:
     ``spec`` is tried, in this order, as:
 
     1. a built-in name: ``naive``, ``im2col``, ``scipy``, ``scipy:fft``, ``torch``, ``torch:cuda``,
-       ``torch:cuda:tf32`` (:data:`BUILTIN_BACKENDS`);
+       ``torch:cuda:tf32``, ``onnx:reference``, ``onnx:onnxruntime`` (:data:`BUILTIN_BACKENDS`), and
+       ``onnx:onnxruntime:<ExecutionProvider>`` for any onnxruntime execution provider;
     2. ``cmd:PROGRAM ARGS``: an external program run on batches of cases (:class:`CommandBackend`);
     3. the name of an entry point in the group ``convspec.backends``;
     4. ``path/to/file.py:attr`` or ``path/to/file.py`` (the file runs as a module of its own, with
@@ -344,7 +345,7 @@ def load(spec: str | object) -> Backend:
     >>> load("no_such_backend")
     Traceback (most recent call last):
     ...
-    convspec.backends.loader.BackendLoadError: no backend named 'no_such_backend': not a built-in (naive, im2col, scipy, scipy:fft, torch, torch:cuda, torch:cuda:tf32), no entry point in group convspec.backends, and not of the form module:attr or file.py:attr
+    convspec.backends.loader.BackendLoadError: no backend named 'no_such_backend': not a built-in (naive, im2col, scipy, scipy:fft, torch, torch:cuda, torch:cuda:tf32, onnx:reference, onnx:onnxruntime), no entry point in group convspec.backends, and not of the form module:attr or file.py:attr
     """
     if not isinstance(spec, str):
         label = f"<{_describe(spec)}>"
