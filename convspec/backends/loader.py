@@ -34,7 +34,7 @@ from .base import Backend, Capabilities
 ENTRY_POINT_GROUP = "convspec.backends"
 
 #: How to install an optional dependency of a built-in, for the error message.
-INSTALL_HINTS = {"torch": "pip install 'convspec[torch]'", "scipy": "pip install scipy"}
+INSTALL_HINTS = {"torch": "pip install 'convspec[torch]'", "jax": "pip install 'convspec[jax]'", "scipy": "pip install scipy"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class BuiltinBackend:
 
 
 _TORCH = "convspec.backends.torch_backend:TorchBackend"
+_JAX = "convspec.backends.jax_backend:JaxBackend"
 _SCIPY = "convspec.backends.scipy_backend:ScipyBackend"
 
 #: Built-in backend name -> where it lives. Imported only when loaded.
@@ -67,6 +68,7 @@ BUILTIN_BACKENDS: dict[str, BuiltinBackend] = {
     "torch": BuiltinBackend(_TORCH, requires=("torch",)),
     "torch:cuda": BuiltinBackend(_TORCH, {"device": "cuda"}, requires=("torch",), needs_cuda=True),
     "torch:cuda:tf32": BuiltinBackend(_TORCH, {"device": "cuda", "tf32": True}, requires=("torch",), needs_cuda=True),
+    "jax": BuiltinBackend(_JAX, requires=("jax",)),
 }
 
 
@@ -315,7 +317,7 @@ def load(spec: str | object) -> Backend:
     ``spec`` is tried, in this order, as:
 
     1. a built-in name: ``naive``, ``im2col``, ``scipy``, ``scipy:fft``, ``torch``, ``torch:cuda``,
-       ``torch:cuda:tf32`` (:data:`BUILTIN_BACKENDS`);
+       ``torch:cuda:tf32``, ``jax`` (:data:`BUILTIN_BACKENDS`);
     2. ``cmd:PROGRAM ARGS``: an external program run on batches of cases (:class:`CommandBackend`);
     3. the name of an entry point in the group ``convspec.backends``;
     4. ``path/to/file.py:attr`` or ``path/to/file.py`` (the file runs as a module of its own, with
@@ -338,7 +340,7 @@ def load(spec: str | object) -> Backend:
     >>> load("no_such_backend")
     Traceback (most recent call last):
     ...
-    convspec.backends.loader.BackendLoadError: no backend named 'no_such_backend': not a built-in (naive, im2col, scipy, scipy:fft, torch, torch:cuda, torch:cuda:tf32), no entry point in group convspec.backends, and not of the form module:attr or file.py:attr
+    convspec.backends.loader.BackendLoadError: no backend named 'no_such_backend': not a built-in (naive, im2col, scipy, scipy:fft, torch, torch:cuda, torch:cuda:tf32, jax), no entry point in group convspec.backends, and not of the form module:attr or file.py:attr
     """
     if not isinstance(spec, str):
         label = f"<{_describe(spec)}>"
