@@ -43,7 +43,10 @@ What lax expresses natively, and the transformations applied (each with its reas
   D(p) of AVGPOOL-DEF-1 (divisor_override; else the per-dim tap counts inside [−p_b, n + p_a) or
   inside [0, n), multiplied over dims), computed from the shapes with NumPy and cast to x's dtype.
 
-Declared unsupported: nothing. Ranks: any m ≥ 1 (XLA convolutions and reduce_window take any
+Declared unsupported: max_pool_backward with dilation (``"max_pool_backward:dilation"``): JAX's
+reverse-mode rule for a reduce_window max (the transpose of select_and_gather_add) raises
+NotImplementedError "VJP not implemented for select_and_gather (MaxPool) with window dilation";
+the forward max pool with dilation runs. Ranks: any m ≥ 1 (XLA convolutions and reduce_window take any
 number of spatial dims).
 
 Precision: XLA CPU was measured to compute float16/bfloat16 convs and window sums with a float32
@@ -75,12 +78,15 @@ _LAX_PADDING_STRINGS = {"valid": "VALID", "same_upper": "SAME", "same_lower": "S
 
 _NO_INDEX = np.iinfo(np.int64).max
 
+_MAX_POOL_GRAD_DILATION = ("jax.vjp of lax.reduce_window max raises NotImplementedError: 'VJP not implemented for "
+                           "select_and_gather (MaxPool) with window dilation'")
 
-def lax_padding(params: ConvParams) -> str | list[tuple[int, int]]:
+
+def lax_padding(params: ConvParams, strings: dict[str, str] = _LAX_PADDING_STRINGS) -> str | list[tuple[int, int]]:
     """What conv passes to conv_general_dilated as ``padding``: lax's string where it names the
     requested form (zeros mode), else the explicit (lo, hi) pairs."""
     if params.padding_mode == "zeros" and isinstance(params.padding, str):
-        return _LAX_PADDING_STRINGS[params.padding]
+        return strings[params.padding]
     if params.padding_mode == "zeros":
         return [tuple(pair) for pair in params.pads]
     return [(0, 0)] * params.rank
@@ -129,11 +135,12 @@ class JaxBackend:
         except ImportError as exc:
             raise ImportError(_JAX_MISSING) from exc
         self._jax, self._jnp, self._lax = jax, jnp, lax
+        self._padding_strings = dict(_LAX_PADDING_STRINGS)
         self.name = "jax"
         self.capabilities = Capabilities(
             ranks=None,
             dtypes=frozenset({"float16", "bfloat16", "float32", "float64"}),
-            unsupported={},
+            unsupported={"max_pool_backward:dilation": _MAX_POOL_GRAD_DILATION},
             accumulation=None,
             local=True,
             deterministic=True,
@@ -181,7 +188,7 @@ class JaxBackend:
         jnp, lax = self._jnp, self._lax
         if params.padding_mode != "zeros":
             x = jnp.pad(x, ((0, 0), (0, 0)) + tuple(params.pads), mode=_JNP_PAD_MODES[params.padding_mode])
-        y = lax.conv_general_dilated(x, w, window_strides=params.stride, padding=lax_padding(params),
+        y = lax.conv_general_dilated(x, w, window_strides=params.stride, padding=lax_padding(params, self._padding_strings),
                                      rhs_dilation=params.dilation, feature_group_count=params.groups,
                                      dimension_numbers=self._dimension_numbers(params.rank),
                                      precision=lax.Precision.HIGHEST)
