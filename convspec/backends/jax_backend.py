@@ -56,7 +56,11 @@ CPU.
 
 XLA aborts the process on some internal errors: run this backend with ``--isolate``.
 
-jax is imported when the backend is constructed, never when this module is imported.
+jax is imported on the backend's first call: neither importing this module nor constructing the
+backend imports it (construction only checks that it is installed). ``--isolate`` forks the process
+after loading the backend (the loader imports jax to check it, which starts no XLA threads), so the
+XLA runtime starts in the child. Do not fork (``--isolate``) from a process that already ran JAX
+computations: JAX warns that fork after its threads started may deadlock.
 """
 
 from __future__ import annotations
@@ -128,13 +132,11 @@ class JaxBackend:
     """
 
     def __init__(self) -> None:
-        try:
-            import jax
-            import jax.numpy as jnp
-            from jax import lax
-        except ImportError as exc:
-            raise ImportError(_JAX_MISSING) from exc
-        self._jax, self._jnp, self._lax = jax, jnp, lax
+        import importlib.util
+
+        if importlib.util.find_spec("jax") is None:
+            raise ImportError(_JAX_MISSING)
+        self._modules: tuple[Any, Any, Any] | None = None  # jax, jax.numpy, jax.lax: on first call
         self._padding_strings = dict(_LAX_PADDING_STRINGS)
         self.name = "jax"
         self.capabilities = Capabilities(
@@ -147,6 +149,30 @@ class JaxBackend:
         )
 
     # -- plumbing ------------------------------------------------------------------------------
+
+    def _load(self) -> tuple[Any, Any, Any]:
+        """jax, jax.numpy and jax.lax, imported on the first call, not at construction (module notes)."""
+        if self._modules is None:
+            try:
+                import jax
+                import jax.numpy as jnp
+                from jax import lax
+            except ImportError as exc:
+                raise ImportError(_JAX_MISSING) from exc
+            self._modules = (jax, jnp, lax)
+        return self._modules
+
+    @property
+    def _jax(self) -> Any:
+        return self._load()[0]
+
+    @property
+    def _jnp(self) -> Any:
+        return self._load()[1]
+
+    @property
+    def _lax(self) -> Any:
+        return self._load()[2]
 
     def _check(self, op: str, params: Params, arrays: dict[str, Any]) -> np.dtype[Any]:
         """Validate the arrays (LAYOUT-*, DTYPE-1) and refuse what is declared unsupported."""
