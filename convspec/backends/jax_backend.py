@@ -49,10 +49,20 @@ NotImplementedError "VJP not implemented for select_and_gather (MaxPool) with wi
 the forward max pool with dilation runs. Ranks: any m ≥ 1 (XLA convolutions and reduce_window take any
 number of spatial dims).
 
-Precision: XLA CPU was measured to compute float16/bfloat16 convs and window sums with a float32
-accumulator (rounded once); the declaration ``accumulation=None`` (the input dtype) is coarser and
-so stays an upper bound (ERR-BOUND-1). Every algorithm is local; repeated calls are deterministic on
-CPU.
+Precision: measured on XLA CPU (jax 0.10.2) with K = 4096 positive terms: float16 and bfloat16
+convs and float16 window sums are accumulated in float32 (error < 1 ulp of the result), but a
+bfloat16 ``reduce_window`` add accumulates in bfloat16 itself (error ≈ 235 u). The declaration
+``accumulation=None`` (the input dtype, ERR-BOUND-1) is therefore the honest upper bound. Every
+algorithm is local; repeated calls are deterministic on CPU.
+
+Known upstream deviations, left reported (no workaround here, since the gradients must be JAX's):
+(1) ``lax.max`` returns +0.0 for max(−0.0, +0.0) in either order (IEEE 754-2019 maximum), so a
+window holding both zeros yields +0.0 where MAXPOOL-TIE-1 selects the first tap's sign (the
+indices follow the tie rule); (2) the max-pool VJP routes the gradient of a window containing NaN
+to a non-NaN tap (MAXPOOL-NAN-1, MAXPOOL-GRAD-1), and (3) that of an all −∞ window into the −∞
+padding, losing it (MAXPOOL-DEF-1); (4) XLA CPU grouped convolutions let ±∞ of one group turn the
+outputs of other groups into NaN (a zero-filled block-diagonal kernel multiplies ∞ by 0), seen in
+conv_transpose with groups on −∞ data (ERR-SPECIAL-1).
 
 XLA aborts the process on some internal errors: run this backend with ``--isolate``.
 
