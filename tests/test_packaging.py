@@ -15,7 +15,7 @@ PACKAGE = ROOT / "convspec"
 #: import name -> distribution name, where they differ.
 DISTRIBUTION = {"ml_dtypes": "ml-dtypes"}
 #: optional runtimes (extras or the user's own environment), never needed by `convspec check` itself.
-OPTIONAL = {"torch", "pytest", "jsonschema"}
+OPTIONAL = {"torch", "jax", "pytest", "jsonschema"}
 
 
 def _declared() -> set[str]:
