@@ -151,7 +151,7 @@ def test_every_cpu_builtin_loads_and_runs(name):  # CONV-SHAPE-1, DTYPE-1
 
 def test_builtins_are_registered_by_dotted_path():
     assert set(BUILTIN_BACKENDS) == {"naive", "im2col", "scipy", "scipy:fft", "torch", "torch:cuda", "torch:cuda:tf32",
-                                     "onnx:reference", "onnx:onnxruntime"}
+                                     "onnx:reference", "onnx:onnxruntime", "jax"}
     assert BUILTIN_BACKENDS["scipy:fft"].kwargs == {"method": "fft"}
     assert BUILTIN_BACKENDS["torch:cuda:tf32"].kwargs == {"device": "cuda", "tf32": True}
     assert str(BUILTIN_BACKENDS["torch:cuda"]) == "convspec.backends.torch_backend:TorchBackend(device='cuda')"
@@ -308,7 +308,7 @@ def test_unknown_name():
     error = one_line_error("foo")
     assert str(error) == (
         "no backend named 'foo': not a built-in (naive, im2col, scipy, scipy:fft, torch, torch:cuda, "
-        "torch:cuda:tf32, onnx:reference, onnx:onnxruntime), no entry point in group convspec.backends, and not of the form module:attr or file.py:attr"
+        "torch:cuda:tf32, onnx:reference, onnx:onnxruntime, jax), no entry point in group convspec.backends, and not of the form module:attr or file.py:attr"
     )
     assert isinstance(error.__cause__, ModuleNotFoundError)
     assert one_line_error("not a name!").unknown

@@ -35,7 +35,8 @@ ENTRY_POINT_GROUP = "convspec.backends"
 
 #: How to install an optional dependency of a built-in, for the error message.
 INSTALL_HINTS = {"torch": "pip install 'convspec[torch]'", "scipy": "pip install scipy",
-                 "onnx": "pip install 'convspec[onnx]'", "onnxruntime": "pip install 'convspec[onnx]'"}
+                 "onnx": "pip install 'convspec[onnx]'", "onnxruntime": "pip install 'convspec[onnx]'",
+                 "jax": "pip install 'convspec[jax]'"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class BuiltinBackend:
 
 
 _TORCH = "convspec.backends.torch_backend:TorchBackend"
+_JAX = "convspec.backends.jax_backend:JaxBackend"
 _SCIPY = "convspec.backends.scipy_backend:ScipyBackend"
 _ONNX = "convspec.backends.onnx_backend:OnnxBackend"
 #: ``onnx:onnxruntime:<ExecutionProvider>`` names any onnxruntime execution provider.
@@ -73,6 +75,7 @@ BUILTIN_BACKENDS: dict[str, BuiltinBackend] = {
     "torch:cuda:tf32": BuiltinBackend(_TORCH, {"device": "cuda", "tf32": True}, requires=("torch",), needs_cuda=True),
     "onnx:reference": BuiltinBackend(_ONNX, {"runtime": "reference"}, requires=("onnx",)),
     "onnx:onnxruntime": BuiltinBackend(_ONNX, {"runtime": "onnxruntime"}, requires=("onnx", "onnxruntime")),
+    "jax": BuiltinBackend(_JAX, requires=("jax",)),
 }
 
 
@@ -321,8 +324,8 @@ def load(spec: str | object) -> Backend:
     ``spec`` is tried, in this order, as:
 
     1. a built-in name: ``naive``, ``im2col``, ``scipy``, ``scipy:fft``, ``torch``, ``torch:cuda``,
-       ``torch:cuda:tf32``, ``onnx:reference``, ``onnx:onnxruntime`` (:data:`BUILTIN_BACKENDS`), and
-       ``onnx:onnxruntime:<ExecutionProvider>`` for any onnxruntime execution provider;
+       ``torch:cuda:tf32``, ``onnx:reference``, ``onnx:onnxruntime``, ``jax`` (:data:`BUILTIN_BACKENDS`),
+       and ``onnx:onnxruntime:<ExecutionProvider>`` for any onnxruntime execution provider;
     2. ``cmd:PROGRAM ARGS``: an external program run on batches of cases (:class:`CommandBackend`);
     3. the name of an entry point in the group ``convspec.backends``;
     4. ``path/to/file.py:attr`` or ``path/to/file.py`` (the file runs as a module of its own, with
@@ -345,7 +348,7 @@ def load(spec: str | object) -> Backend:
     >>> load("no_such_backend")
     Traceback (most recent call last):
     ...
-    convspec.backends.loader.BackendLoadError: no backend named 'no_such_backend': not a built-in (naive, im2col, scipy, scipy:fft, torch, torch:cuda, torch:cuda:tf32, onnx:reference, onnx:onnxruntime), no entry point in group convspec.backends, and not of the form module:attr or file.py:attr
+    convspec.backends.loader.BackendLoadError: no backend named 'no_such_backend': not a built-in (naive, im2col, scipy, scipy:fft, torch, torch:cuda, torch:cuda:tf32, onnx:reference, onnx:onnxruntime, jax), no entry point in group convspec.backends, and not of the form module:attr or file.py:attr
     """
     if not isinstance(spec, str):
         label = f"<{_describe(spec)}>"
