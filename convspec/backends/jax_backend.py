@@ -102,7 +102,7 @@ def lax_padding(params: ConvParams, strings: dict[str, str] = _LAX_PADDING_STRIN
     if params.padding_mode == "zeros" and isinstance(params.padding, str):
         return strings[params.padding]
     if params.padding_mode == "zeros":
-        return [tuple(pair) for pair in params.pads]
+        return [(int(before), int(after)) for before, after in params.pads]
     return [(0, 0)] * params.rank
 
 

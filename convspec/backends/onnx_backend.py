@@ -130,7 +130,7 @@ class OnnxBackend:
         graph = helper.make_graph(
             [node], f"convspec_{op_type}",
             [helper.make_tensor_value_info(name, elem, list(shape)) for name, shape in inputs],
-            [helper.make_tensor_value_info(name, TensorProto.INT64 if is_index else elem, list(shape))
+            [helper.make_tensor_value_info(name, TensorProto.INT64 if is_index else elem, None if shape is None else list(shape))
              for name, shape, is_index in outputs],
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -178,7 +178,7 @@ class OnnxBackend:
                       **extra}
         inputs = [("X", params.input_shape), ("W", params.weight_shape)]
         if b is not None:
-            inputs.append(("B", params.bias_shape))
+            inputs.append(("B", tuple(np.shape(b))))
         key = (op, params, dtype_name)
         session = self._session(key, lambda: self._model(op_type, inputs, [("Y", params.output_shape, False)], attributes, dtype))
         feeds = {"X": np.ascontiguousarray(x), "W": np.ascontiguousarray(w)}
