@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import (
+    CORE_OPS,
     FORWARD_OPS,
     OPS,
     AvgPoolParams,
@@ -493,8 +494,10 @@ class FunctionalBackend(_Adapter):
         self._to_native = to_native or _native_converter(functions) or (lambda array: array)
         #: op -> {rank: (function, the parameter names it takes)}
         self._kernels: dict[str, dict[int, tuple[Callable[..., Any], frozenset[str]]]] = {}
-        direct = {op: getattr(functions, op) for op in OPS if callable(getattr(functions, op, None))}
-        for op in FORWARD_OPS:
+        # The torch.nn.functional conventions below cover the core ops: an extension op such as
+        # lp_pool (torch has lp_pool1d/2d/3d, with other arguments) is not picked up by its name.
+        direct = {op: getattr(functions, op) for op in CORE_OPS if callable(getattr(functions, op, None))}
+        for op in (op for op in FORWARD_OPS if op in CORE_OPS):
             if op in direct:
                 continue
             for rank in FUNCTIONAL_RANKS:
