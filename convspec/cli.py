@@ -274,7 +274,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for path in args.report or ():
         from .conformance.render import write_report
 
-        write_report(results, path)
+        write_report(results, path, full=args.full_results)
         print(f"report written: {path}", file=sys.stderr)
     return results.exit_code
 
@@ -416,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--memory-limit", type=_bytes, metavar="SIZE",
                        help="address-space limit of the --isolate child, e.g. 8G (a runaway allocation is 'crashed')")
     check.add_argument("--report", nargs="+", metavar="FILE", help="write .json, .md or .html reports")
+    check.add_argument("--full-results", action="store_true",
+                       help="a .json report keeps every field of passed results (default: compact)")
     check.add_argument("--xfail", metavar="FILE",
                        help="expected failures (TOML or JSON): reported as known failures, not counted")
     check.add_argument("--no-catalogue", action="store_true", help="skip the named edge cases")

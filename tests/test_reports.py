@@ -470,3 +470,29 @@ def test_accumulation_per_dtype_is_shown_in_words():
     run.capabilities = {**run.capabilities, "accumulation": {"float16": "float32", "bfloat16": "float32"}}
     text = render.render_html(Results(backends=[run], settings={}, environment={}))
     assert text.count("float16 in float32, bfloat16 in float32, the others in themselves") == 2  # card and details
+
+
+def test_compact_json_keeps_what_every_report_reads(real):
+    """Passed results are compact unless asked (--full-results): smaller, schema-valid, and every
+    report rendered from it equals the report rendered from the full JSON; failures stay whole."""
+    compact, full = render.render_json(real), render.render_json(real, full=True)
+    assert len(compact) * 2 < len(full)
+    render.validate(json.loads(compact))
+    from_compact = Results.from_json(json.loads(compact))
+    from_full = Results.from_json(json.loads(full))
+    for fmt in ("markdown", "html"):
+        assert render.render(from_compact, fmt) == render.render(from_full, fmt)
+    passed = next(r for r in json.loads(compact)["backends"][0]["results"] if r["status"] == "passed")
+    assert "clause_text" not in passed and set(passed["case"]) == {"descriptor", "label"}
+
+
+def test_cli_full_results(tmp_path):
+    from convspec import cli
+
+    paths = [tmp_path / "c.json", tmp_path / "f.json"]
+    for path, extra in zip(paths, ([], ["--full-results"])):
+        assert cli.main(["check", "naive", "--ops", "max_pool", "--ranks", "1", "--max-examples", "2", "--quiet",
+                         "--jobs", "1", "--report", str(path), *extra]) == 0
+    compact, full = (json.loads(path.read_text()) for path in paths)
+    assert "clause_text" in full["backends"][0]["results"][0]
+    assert all("clause_text" not in r for r in compact["backends"][0]["results"] if r["status"] == "passed")

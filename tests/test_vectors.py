@@ -342,12 +342,15 @@ def test_command_backend_refuses_invalid_configurations_before_running(tmp_path)
 
     backend = CommandBackend(_script(tmp_path, "import sys; sys.exit(0)\n"),
                              capabilities=Capabilities())
-    for entry in INVALID:
+    from convspec.spec import CORE_OPS
+
+    core = [entry for entry in INVALID if entry.op in CORE_OPS]  # the command protocol's ops
+    for entry in core:
         params, arrays = forge(entry)
         with pytest.raises(InvalidParams) as caught:
             getattr(backend, entry.op)(*(arrays.get(name) for name in OPS[entry.op].inputs), params)
         assert caught.value.clause == entry.clause, entry.name
-    assert backend.prefetch([(entry.op, *reversed(forge(entry))) for entry in INVALID]) == 0
+    assert backend.prefetch([(entry.op, *reversed(forge(entry))) for entry in core]) == 0
     assert backend.runs == 0
 
 

@@ -36,14 +36,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..spec import OPS, SPEC_VERSION, clause_title
 from .cases import Case
 from .compare import Comparison, Worst
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 STATUSES = ("passed", "failed", "unsupported", "unsupported_raised", "errored", "crashed", "timed_out",
             "known_failure", "validated_by_adapter")
 NONCONFORMING = ("failed", "errored", "crashed", "timed_out")
@@ -204,7 +204,23 @@ class CheckResult:
         )
         return {"cli": cli, "python": python}
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, compact: bool = False) -> dict[str, Any]:
+        """The result as JSON. With ``compact``, a *passed* result keeps only what reports read:
+        its identity, the case as descriptor and catalogue label, features, and per output the
+        count, exact count, largest error / bound and the error / bound histogram."""
+        if compact and self.status == "passed":
+            short: dict[str, Any] = {
+                "backend": self.backend, "family": self.family, "check": self.check, "op": self.op,
+                "clause": self.clause, "status": self.status,
+                "case": {"descriptor": self.case.descriptor, "label": self.case.label} if self.case else None,
+                "features": list(self.features), "max_ratio": self.max_ratio,
+                "comparisons": [{key: value for key, value in c.to_json().items()
+                                 if key in ("output", "count", "exact", "max_ratio", "histogram")
+                                 or (key == "statistics" and value is not None)}
+                                for c in self.comparisons]}
+            if self.message:
+                short["message"] = self.message
+            return short
         out = {
             "backend": self.backend, "family": self.family, "check": self.check, "op": self.op,
             "clause": self.clause, "clause_text": _clause_text(self.clause), "status": self.status,
@@ -222,13 +238,20 @@ class CheckResult:
     def from_json(cls, obj: Mapping[str, Any], backend_spec: str = "", launch: Launch | None = None) -> CheckResult:
         return cls(
             backend=obj["backend"], family=obj["family"], check=obj["check"], op=obj["op"], clause=obj["clause"],
-            status=obj["status"], case=Case.from_json(obj["case"]) if obj.get("case") else None,
+            status=obj["status"], case=_case_from_json(obj["case"]) if obj.get("case") else None,
             features=tuple(obj.get("features", ())), message=obj.get("message", ""),
             comparisons=[_comparison_from_json(c) for c in obj.get("comparisons", ())],
             seconds=float(obj.get("seconds", 0.0)), backend_spec=backend_spec, launch=launch or Launch(),
             expected=dict(obj["expected_failure"]) if obj.get("expected_failure") else None,
             cluster=obj.get("cluster") or "",
         )
+
+
+def _case_from_json(obj: Mapping[str, Any]) -> Case:
+    """A case in full, or as a compact passed result keeps it: descriptor and catalogue label."""
+    if "params" in obj:
+        return Case.from_json(obj)
+    return replace(Case.parse(obj["descriptor"]), label=obj.get("label", ""))
 
 
 def _clause_text(clause: str) -> str:
@@ -245,7 +268,7 @@ def _float(value: Any) -> float:
 def _comparison_from_json(obj: Mapping[str, Any]) -> Comparison:
     worst = obj.get("worst")
     return Comparison(
-        output=obj["output"], count=obj["count"], violations=obj["violations"], clause=obj.get("clause", ""),
+        output=obj["output"], count=obj["count"], violations=obj.get("violations", 0), clause=obj.get("clause", ""),
         rule=obj.get("rule", ""), max_ratio=_float(obj.get("max_ratio", 0.0)),
         worst=Worst(tuple(worst["index"]), _float(worst["out"]), _float(worst["ref"]), _float(worst["error"]),
                     _float(worst["bound"])) if worst else None,
@@ -384,13 +407,13 @@ class BackendRun:
             return "not loaded"
         return "conformant" if self.conformant else "non-conformant"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, compact: bool = False) -> dict[str, Any]:
         return {"name": self.name, "spec": self.spec, "capabilities": self.capabilities, "verdict": self.verdict,
                 "counts": dict(self.counts()), "seconds": round(self.seconds, 3),
                 "harness_seconds": round(self.harness_seconds, 3), "backend_seconds": round(self.backend_seconds, 3),
                 "load_error": self.load_error, "launch": self.launch.to_json(),
                 "expected_failures": [dict(entry) for entry in self.expected_failures],
-                "results": [r.to_json() for r in self.results],
+                "results": [r.to_json(compact) for r in self.results],
                 "clusters": [c.to_json() for c in self.clusters], "pair_coverage": self.pair_coverage}
 
     @classmethod
@@ -464,11 +487,12 @@ class Results:
 
         return terminal_summary(self)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, compact: bool = False) -> dict[str, Any]:
+        """The whole run as JSON; ``compact`` keeps passed results short (:meth:`CheckResult.to_json`)."""
         return {"schema_version": SCHEMA_VERSION, "suite_version": self.suite_version,
                 "spec_version": self.spec_version, "created": self.created, "environment": self.environment,
                 "settings": self.settings, "conformant": self.conformant,
-                "backends": [run.to_json() for run in self.backends]}
+                "backends": [run.to_json(compact) for run in self.backends]}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=1, allow_nan=False)

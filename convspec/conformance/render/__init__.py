@@ -71,7 +71,7 @@ def report_format(path: str | os.PathLike[str]) -> str:
     return FORMATS[suffix]
 
 
-def render(results: Results | None, fmt: str, bench: Sequence[Mapping[str, Any]] = ()) -> str:
+def render(results: Results | None, fmt: str, bench: Sequence[Mapping[str, Any]] = (), *, full: bool = False) -> str:
     """The report text in format ``fmt`` ("json", "markdown" or "html"), with a Speed section for
     each ``convspec bench`` JSON object in ``bench``; ``results`` None gives the speed page alone.
     ValueError for a JSON report with bench results (the results schema has no place for them)."""
@@ -83,7 +83,7 @@ def render(results: Results | None, fmt: str, bench: Sequence[Mapping[str, Any]]
         if bench or results is None:
             raise ValueError("a .json report holds conformance results only; write bench results "
                              "into an .html or .md report")
-        return render_json(results)
+        return render_json(results, full=full)
     if results is None:
         if not bench:
             raise ValueError("nothing to report: no conformance results and no bench results")
@@ -94,10 +94,11 @@ def render(results: Results | None, fmt: str, bench: Sequence[Mapping[str, Any]]
 
 
 def write_report(results: Results | None, path: str | os.PathLike[str],
-                 bench: Sequence[Mapping[str, Any]] = ()) -> None:
+                 bench: Sequence[Mapping[str, Any]] = (), *, full: bool = False) -> None:
     """Write ``results`` (and ``bench`` speed results) to ``path`` as JSON, Markdown or HTML,
-    chosen by the suffix (.json, .md, .html); parent directories are created."""
-    text = render(results, report_format(path), bench)
+    chosen by the suffix (.json, .md, .html); parent directories are created. A JSON report keeps
+    passed results compact unless ``full``."""
+    text = render(results, report_format(path), bench, full=full)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")

@@ -24,9 +24,14 @@ def finite_json(value: Any) -> Any:
     return value
 
 
-def render_json(results: Results) -> str:
-    """``results`` as JSON (schema version ``SCHEMA_VERSION``), what ``Results.from_json`` reads."""
-    return json.dumps(finite_json(results.to_json()), indent=1, allow_nan=False) + "\n"
+def render_json(results: Results, full: bool = False) -> str:
+    """The results as JSON (the schema of ``results_schema.json``). Passed results are compact
+    (descriptor, label, features, per-output histogram) and the text unindented unless ``full``:
+    a default run's report is about 3.5 times smaller (naive: 3.2 MB -> 0.9 MB)."""
+    obj = finite_json(results.to_json(compact=not full))
+    if full:
+        return json.dumps(obj, indent=1, allow_nan=False) + "\n"
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n"  # one line: `jq .` reads it
 
 
 @lru_cache(maxsize=1)
