@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     shape.set_defaults(func=cmd_shape)
 
     check = sub.add_parser("check", help="check backends against the spec")
-    check.add_argument("backends", nargs="+", help="naive, im2col, scipy, torch, torch:cuda, module:attr, file.py:attr")
+    check.add_argument("backends", nargs="+", help="naive, im2col, scipy, torch, torch:cuda, onnx:reference, onnx:onnxruntime[:EP], jax, module:attr, file.py:attr, cmd:PROGRAM")
     check.add_argument("--ops", nargs="+", choices=list(OPS), metavar="OP")
     check.add_argument("--ranks", nargs="+", type=_positive_int, default=[1, 2, 3], metavar="M",
                        help="spatial ranks of generated cases (default 1 2 3)")
