@@ -226,7 +226,7 @@ def test_global_average_pool_is_the_plane_mean():  # GLOBALPOOL-AVG-1
 def test_lp_pool_strategy_and_defaults_build_valid_params():  # LPPOOL-PARAM-1
     from hypothesis import given, settings
 
-    from convspec.conformance.defaults import default_cases
+    from convspec.conformance.checks.defaults import default_cases
     from convspec.conformance.strategies import parameters
 
     assert [c.op for c in default_cases(["lp_pool", "lp_pool_backward"], [1, 2], "float32")] == ["lp_pool"] * 2

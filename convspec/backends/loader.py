@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..spec import DTYPE_NAMES, OPS, ConvSpecError
+from ..spec import CORE_OPS, DTYPE_NAMES, OPS, ConvSpecError
 from .adapters import FunctionalBackend, looks_functional
 from .base import Backend, Capabilities
 
@@ -437,10 +437,10 @@ _DTYPE_SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64
 
 
 def _ops_cell(ops: Iterable[str]) -> str:
-    """'all 8', or forward ops with '+grad' where their gradient op is there too."""
+    """'all 8' (the core ops), or forward ops with '+grad' where their gradient op is there too."""
     present = set(ops)
-    if present == set(OPS):
-        return f"all {len(OPS)}"
+    if present == set(CORE_OPS):
+        return f"all {len(CORE_OPS)}"
     cells = []
     for op, info in OPS.items():
         if info.is_gradient:
