@@ -40,7 +40,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type of every count option (bench's too): an int >= 1, else one line naming the value."""
     try:
         value = int(text)
     except ValueError as exc:
@@ -400,12 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check backends against the spec")
     check.add_argument("backends", nargs="+", help="naive, im2col, scipy, torch, torch:cuda, onnx:reference, onnx:onnxruntime[:EP], jax, module:attr, file.py:attr, cmd:PROGRAM")
     check.add_argument("--ops", nargs="+", choices=list(OPS), metavar="OP")
-    check.add_argument("--ranks", nargs="+", type=_positive_int, default=[1, 2, 3], metavar="M",
+    check.add_argument("--ranks", nargs="+", type=positive_int, default=[1, 2, 3], metavar="M",
                        help="spatial ranks of generated cases (default 1 2 3)")
     check.add_argument("--dtypes", nargs="+", choices=["float16", "bfloat16", "float32", "float64"])
     check.add_argument("--checks", nargs="+", metavar="CHECK",
                        help="families (differential special property invalid hygiene defaults oracle) or property names")
-    check.add_argument("--max-examples", type=_positive_int, default=20,
+    check.add_argument("--max-examples", type=positive_int, default=20,
                        help="generated cases per op and check (default 20)")
     check.add_argument("--seed", type=int, default=0)
     check.add_argument("--case", action="append", metavar="DESCRIPTOR", help="run only this case (repeatable)")
@@ -422,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="expected failures (TOML or JSON): reported as known failures, not counted")
     check.add_argument("--no-catalogue", action="store_true", help="skip the named edge cases")
     check.add_argument("--database", metavar="DIR", help="keep hypothesis' example database here to replay failures")
-    check.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    check.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                        help="worker processes (default: every core); 1 runs in this process")
     check.add_argument("--seeds", type=_seed_range, metavar="A-B",
                        help="a campaign over seeds A..B (inclusive), e.g. 0-99, instead of --seed")
@@ -444,9 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = vectors_sub.add_parser("export", help="write inputs, reference outputs and bounds as .npy + manifest.json")
     export.add_argument("directory")
     export.add_argument("--ops", nargs="+", choices=list(OPS), metavar="OP")
-    export.add_argument("--ranks", nargs="+", type=_positive_int, default=[1, 2, 3], metavar="M")
+    export.add_argument("--ranks", nargs="+", type=positive_int, default=[1, 2, 3], metavar="M")
     export.add_argument("--dtypes", nargs="+", choices=["float16", "bfloat16", "float32", "float64"])
-    export.add_argument("--count", type=_positive_int, default=10, help="generated cases per op (default 10)")
+    export.add_argument("--count", type=positive_int, default=10, help="generated cases per op (default 10)")
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--no-catalogue", action="store_true")
     export.add_argument("--accumulation", type=_accumulation, metavar="DTYPE|IN=ACC,...",
@@ -479,11 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--json", metavar="FILE", help="also the results as JSON")
     survey.add_argument("--runtimes", nargs="+", metavar="SPEC", help="only these runtimes of the survey")
     survey.add_argument("--seed", type=int, default=0)
-    survey.add_argument("--max-examples", type=_positive_int, default=20,
+    survey.add_argument("--max-examples", type=positive_int, default=20,
                         help="generated cases per op and check (default 20)")
     survey.add_argument("--timeout", type=_seconds, default=None, metavar="S",
                         help="seconds per backend call before it counts as timed out (default 60)")
-    survey.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    survey.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                         help="worker processes (default: every core)")
     survey.add_argument("--quiet", action="store_true", help="no progress lines")
     survey.set_defaults(func=cmd_survey)

@@ -160,9 +160,7 @@ class _Adapter:
             except (ValueError, TypeError) as exc:
                 raise refused_by_adapter(exc)
         dtype = dtype_name(np.asarray(arrays[0]).dtype)
-        reason = self.capabilities.unsupported_reason(op, params, dtype)
-        if reason is not None:
-            raise Unsupported(f"backend {self.name!r}: {reason}")
+        self.capabilities.refuse_unsupported(self.name, op, params, dtype)
         fn = self._ops[op]
         try:
             result = fn(*arrays, params) if op in self._own else _guarded(fn, *arrays, params)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
 
-from ..spec import CORE_OPS, DTYPE_NAMES, OPS, Params
+from ..spec import CORE_OPS, DTYPE_NAMES, OPS, Params, Unsupported
 from ..spec.features import FEATURES, features_of
 
 Layout = Literal["channels_first", "channels_last"]
@@ -126,6 +126,13 @@ class Capabilities:
             if reason is not None:
                 return reason
         return None
+
+    def refuse_unsupported(self, backend: str, op: str, params: Params, dtype: str) -> None:
+        """Raise :class:`~convspec.spec.Unsupported` ("backend 'NAME': reason") when
+        :meth:`unsupported_reason` gives a reason: what a backend does before running a call."""
+        reason = self.unsupported_reason(op, params, dtype)
+        if reason is not None:
+            raise Unsupported(f"backend {backend!r}: {reason}")
 
     def declared_unsupported(self, op: str, feature: str) -> str | None:
         """``"key: reason"`` when ``feature`` is declared unsupported for ``op``, else None.

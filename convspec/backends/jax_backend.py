@@ -79,7 +79,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spec import AvgPoolParams, ConvParams, ConvTransposeParams, MaxPoolParams, Params, Unsupported, check_arrays
+from ..spec import AvgPoolParams, ConvParams, ConvTransposeParams, MaxPoolParams, Params, check_arrays
 from .base import Capabilities
 
 _JAX_MISSING = "jax is not installed: pip install 'convspec[jax]'"
@@ -187,9 +187,7 @@ class JaxBackend:
     def _check(self, op: str, params: Params, arrays: dict[str, Any]) -> np.dtype[Any]:
         """Validate the arrays (LAYOUT-*, DTYPE-1) and refuse what is declared unsupported."""
         dtype_name = check_arrays(op, params, arrays)
-        reason = self.capabilities.unsupported_reason(op, params, dtype_name)
-        if reason is not None:
-            raise Unsupported(f"backend {self.name!r}: {reason}")
+        self.capabilities.refuse_unsupported(self.name, op, params, dtype_name)
         return np.asarray(arrays["x"]).dtype
 
     def _array(self, a: np.ndarray | None) -> Any:

@@ -113,9 +113,7 @@ class OnnxBackend:
 
     def _check(self, op: str, params: Params, arrays: dict[str, Any]) -> str:
         dtype_name = check_arrays(op, params, arrays)
-        reason = self.capabilities.unsupported_reason(op, params, dtype_name)
-        if reason is not None:
-            raise Unsupported(f"backend {self.name!r}: {reason}")
+        self.capabilities.refuse_unsupported(self.name, op, params, dtype_name)
         return dtype_name
 
     def _model(self, op_type: str, inputs: list[tuple[str, tuple[int, ...]]],

@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spec import AvgPoolParams, ConvParams, ConvTransposeParams, MaxPoolParams, Pads, Params, Unsupported, check_arrays
+from ..spec import AvgPoolParams, ConvParams, ConvTransposeParams, MaxPoolParams, Pads, Params, check_arrays
 from .base import Capabilities
 
 _TORCH_MISSING = "torch is not installed: pip install 'convspec[torch]'"
@@ -189,9 +189,7 @@ class TorchBackend:
     def _check(self, op: str, params: Params, arrays: dict[str, Any]) -> np.dtype[Any]:
         """Validate the arrays (LAYOUT-*, DTYPE-1) and refuse what is declared unsupported."""
         dtype_name = check_arrays(op, params, arrays)
-        reason = self.capabilities.unsupported_reason(op, params, dtype_name)
-        if reason is not None:
-            raise Unsupported(f"backend {self.name!r}: {reason}")
+        self.capabilities.refuse_unsupported(self.name, op, params, dtype_name)
         return np.asarray(arrays["x"]).dtype
 
     def _tensor(self, a: np.ndarray | None, requires_grad: bool = False) -> Any:

@@ -82,6 +82,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..cli import positive_int
 from ..spec import DTYPE_NAMES
 from .machine import BLAS_ENVIRONMENT, blas_info, header_lines, machine_info
 from .render import BENCH_FORMAT, BENCH_VERSION, check_bench
@@ -100,16 +101,6 @@ __all__ = ["BENCH_FORMAT", "BENCH_VERSION", "BLAS_ENVIRONMENT", "DIRECTIONS", "M
 # --------------------------------------------------------------------------------------------
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``convspec bench``; ``main(args)`` runs it."""
     parser.add_argument("backends", nargs="*", default=["im2col"],
@@ -119,14 +110,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"layer suites: {', '.join(SUITES)}, or all (default resnet50)")
     parser.add_argument("--dtype", nargs="+", default=["float32"], choices=list(DTYPE_NAMES), metavar="DTYPE",
                         help="float16 bfloat16 float32 float64 (default float32)")
-    parser.add_argument("--repeat", type=_positive, default=5, help="timed runs per layer; the median is shown (5)")
+    parser.add_argument("--repeat", type=positive_int, default=5, help="timed runs per layer; the median is shown (5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first (1)")
-    parser.add_argument("--batch", type=_positive, help="batch size for every suite (default: each suite's own, 1)")
+    parser.add_argument("--batch", type=positive_int, help="batch size for every suite (default: each suite's own, 1)")
     parser.add_argument("--ops", nargs="+", choices=list(DIRECTIONS), default=list(DIRECTIONS), metavar="DIRECTION",
                         help="forward and/or backward (default both)")
     parser.add_argument("--baseline", default=TORCH, help="backend the ×torch ratio divides by (default torch); "
                                                           "'none' for none")
-    parser.add_argument("--threads", type=_positive, help="limit BLAS, OpenMP and torch threads to N for the run")
+    parser.add_argument("--threads", type=positive_int, help="limit BLAS, OpenMP and torch threads to N for the run")
     parser.add_argument("--no-matmul", action="store_true", help="do not time the matmul of each layer")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON (format: convspec.bench docstring); "
                         "convspec report FILE -o speed.html renders it, or adds it to a conformance report")

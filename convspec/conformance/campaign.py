@@ -26,6 +26,7 @@ is spent (shards already started finish); the report names the seeds completed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -41,7 +42,8 @@ from .clusters import merge_clusters
 from .coverage import PairCoverage
 from .results import BackendRun, Results
 
-__all__ = ["Campaign", "Shard", "parse_budget", "run_campaign", "run_shard", "shards"]
+__all__ = ["Campaign", "Shard", "ShardProgress", "merge_shards", "parse_budget", "run_campaign", "run_shard",
+           "shard_results", "shards"]
 
 #: The checks of the ``cases`` unit of an op (everything but the oracle-free properties).
 CASE_FAMILIES = ("differential", "special", "invalid", "hygiene", "defaults", "oracle")
@@ -121,22 +123,25 @@ def shards(backends: Sequence[str], ops: Sequence[str], campaign: Campaign, seed
 
 def run_shard(shard: Shard, campaign: Campaign) -> dict[str, Any]:
     """Run one shard; returns its results as JSON (what travels back from a worker)."""
-    unit_checks = campaign.checks_of(shard.unit)
     with warnings.catch_warnings():
         # A Dask worker's own threads draw from `random` while hypothesis generates; hypothesis
         # then warns that a strategy used `random`, which none does.
         warnings.filterwarnings("ignore", message="Do not use the `random` module inside strategies")
-        results = _run(shard, campaign, unit_checks)
+        results = shard_results(shard, campaign)
     return results.to_json()
 
 
-def _run(shard: Shard, campaign: Campaign, unit_checks: list[str]) -> Results:
+def shard_results(shard: Shard, campaign: Campaign, backend: Any = None, oracle: Any = None) -> Results:
+    """Run one shard in this process. ``backend`` and ``oracle`` (objects already loaded, e.g.
+    by the pytest plugin) default to the shard's spec and the campaign's oracle spec."""
     from .engine import run_conformance
 
+    checks = campaign.checks_of(shard.unit)
     return run_conformance(
-        shard.backend, ops=[shard.op], ranks=campaign.ranks, dtypes=campaign.dtypes, checks=unit_checks,
-        max_examples=campaign.max_examples, seed=shard.seed, oracle=campaign.oracle if "oracle" in unit_checks
-        else None, isolate=campaign.isolate, timeout=campaign.timeout, memory_limit=campaign.memory_limit,
+        shard.backend if backend is None else backend, ops=[shard.op], ranks=campaign.ranks, dtypes=campaign.dtypes,
+        checks=checks, max_examples=campaign.max_examples, seed=shard.seed,
+        oracle=(campaign.oracle if oracle is None else oracle) if "oracle" in checks else None,
+        isolate=campaign.isolate, timeout=campaign.timeout, memory_limit=campaign.memory_limit,
         catalogue=campaign.catalogue and shard.unit == "cases", database=campaign.database)
 
 
@@ -276,7 +281,7 @@ def run_campaign(
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if budget is None else time.monotonic() + budget
-    seed_list: Iterable[int] = seeds if seeds is not None else ([seed] if budget is None else _count_from(seed))
+    seed_list: Iterable[int] = seeds if seeds is not None else ([seed] if budget is None else itertools.count(seed))
     pending: Iterator[Shard] = shards(specs, chosen_ops, campaign, seed_list)
     per_seed = sum(1 for _ in shards(specs, chosen_ops, campaign, [0]))
     total = per_seed * (len(seeds) if seeds is not None else 1)
@@ -342,12 +347,6 @@ def run_campaign(
     return results
 
 
-def _count_from(start: int) -> Iterator[int]:
-    while True:
-        yield start
-        start += 1
-
-
 def _complete_seeds(order: Sequence[Shard], done: dict[int, Any]) -> set[int]:
     seeds: dict[int, bool] = {}
     for number, shard in enumerate(order):
@@ -355,14 +354,14 @@ def _complete_seeds(order: Sequence[Shard], done: dict[int, Any]) -> set[int]:
     return {seed for seed, complete in seeds.items() if complete}
 
 
-def merge_shards(shard_results: Sequence[tuple[Shard, dict[str, Any]]], specs: Sequence[str]) -> Results:
+def merge_shards(finished: Sequence[tuple[Shard, dict[str, Any]]], specs: Sequence[str]) -> Results:
     """One :class:`Results` from the shards' results, backends in ``specs`` order and each
     backend's results in shard order: failure clusters are merged again across shards, pairwise
     coverage of an op is the union of its shards' (a pair is missing only if every shard missed it)."""
     merged = Results()
     runs: dict[str, BackendRun] = {}
     coverage: dict[tuple[str, str], PairCoverage] = {}
-    for number, (shard, obj) in enumerate(shard_results):
+    for number, (shard, obj) in enumerate(finished):
         part = Results.from_json(obj)
         merged.environment = part.environment
         for run in part.backends:

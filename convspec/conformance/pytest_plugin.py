@@ -76,7 +76,19 @@ def pytest_configure(config: Any) -> None:
         raise pytest.UsageError(f"convspec: {exc}") from exc
 
 
-class ConformanceItem(pytest.Item):
+class _ResultsItem(pytest.Item):
+    """An item whose failure is a :class:`ConformanceFailure`, shown as the CLI's failure text."""
+
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, self.name
+
+
+class ConformanceItem(_ResultsItem):
     """One (backend, op, family, clause) group of conformance results."""
 
     def __init__(self, *, results: list[Any], **kwargs: Any) -> None:
@@ -86,16 +98,8 @@ class ConformanceItem(pytest.Item):
     def runtest(self) -> None:
         _verdict(self.results)
 
-    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
-        if isinstance(excinfo.value, ConformanceFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
 
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, self.name
-
-
-class ShardItem(pytest.Item):
+class ShardItem(_ResultsItem):
     """One campaign shard (backend, op, unit of checks), run when the item runs: under
     pytest-xdist each worker runs only the shards it is given."""
 
@@ -104,31 +108,19 @@ class ShardItem(pytest.Item):
         self.shard, self.backend, self.campaign = shard, backend, campaign
 
     def runtest(self) -> None:
+        from .campaign import shard_results
         from .results import Launch, python_path_for
-        from .engine import run_conformance
         from .xfail import apply_xfail
 
         config = self.config
         loaded = config.stash[_LOADED]
-        checks = self.campaign.checks_of(self.shard.unit)
-        results = run_conformance(
-            self.backend, ops=[self.shard.op], ranks=self.campaign.ranks, dtypes=self.campaign.dtypes, checks=checks,
-            max_examples=self.campaign.max_examples, seed=self.shard.seed, catalogue=self.shard.unit == "cases",
-            oracle=loaded["oracle"] if "oracle" in checks else None)
+        results = shard_results(self.shard, self.campaign, backend=self.backend, oracle=loaded["oracle"])
         (run,) = results.backends
         run.adopt(self.shard.backend, Launch(python_path=python_path_for(self.shard.backend),
                                              oracle=config.getoption("convspec_oracle")))
         if loaded["xfail"] is not None:
             apply_xfail(results, loaded["xfail"])
         _verdict(run.results)
-
-    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
-        if isinstance(excinfo.value, ConformanceFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
-
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, self.name
 
 
 def _verdict(results: list[Any]) -> None:
@@ -151,15 +143,12 @@ class ConformanceFailure(Exception):
     """A non-conformance, reported with the CLI's failure text."""
 
 
-class UnexpectedPassItem(pytest.Item):
+class UnexpectedPassItem(_ResultsItem):
     """An expected-failures entry whose scope ran without failing: marked xfail, it passes, so
     pytest reports XPASS (or, for a strict entry, a failure)."""
 
     def runtest(self) -> None:
         pass
-
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, self.name
 
 
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
